@@ -9,6 +9,7 @@ from ``_static/``: nothing is fetched from a CDN at build or view time.
 from __future__ import annotations
 
 import configparser
+import inspect
 import os
 import re
 import sys
@@ -61,7 +62,7 @@ myst_heading_anchors = 3
 nb_execution_mode = "off"  # render the outputs stored in the notebooks
 nb_ipywidgets_js: dict = {}  # the default pulls require.js and the widget manager from CDNs
 nb_merge_streams = True
-nb_output_stderr = "remove-warn"
+nb_output_stderr = "show"  # stderr in committed outputs is meaningful here (CLI errors)
 nb_mime_priority_overrides = [
     # never render widget views (their state is not committed); use the fallbacks
     ("html", "application/vnd.jupyter.widget-view+json", None),
@@ -123,7 +124,16 @@ def _docstring_math(app, what, name, obj, options, lines):
             lines[i] = _DOLLAR_MATH.sub(lambda m: ":math:`" + m.group(1).replace("`", "\\`") + "`", line)
 
 
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    "An undocumented constant (a dict, tuple, str) would show its type's docstring: drop it."
+    if what in ("data", "attribute") and lines:
+        tdoc = getattr(type(obj), "__doc__", None)
+        if isinstance(tdoc, str) and tdoc.strip() and lines[0].strip() == inspect.cleandoc(tdoc).splitlines()[0].strip():
+            lines[:] = []
+
+
 def setup(app):
     app.connect("html-page-context", _add_plotly_js)
+    app.connect("autodoc-process-docstring", _drop_type_docstring)
     app.connect("autodoc-process-docstring", _docstring_math)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
