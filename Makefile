@@ -44,7 +44,7 @@ check-sync:  ## fail if the library or the notebooks differ from what nbdev woul
 	  || { echo "notebooks are not clean: run nbdev_clean and commit"; git status --short -- '*.ipynb'; exit 1; }
 
 nbtest:
-	$(BIN)/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2  # two notebooks at a time, one thread each: no oversubscription
 
 pytest:
 	$(BIN)/python -m pytest -q tests
