@@ -41,17 +41,18 @@ def main():
     p.add_argument("--device", default="auto")
     p.add_argument("--size", type=int, default=28)
     p.add_argument("--sigma", type=float, default=0.5)
+    p.add_argument("--chunk", type=int, default=None, help="vmap chunk size (default: all rows at once)")
     args = p.parse_args()
     dev = get_device(args.device)
     seed_everything(0)
     net = EDMPrecond(SmallUNet(in_channels=1)).to(dev).eval()
     x = torch.randn(1, 1, args.size, args.size, device=dev)
-    t_batched, jac = timed(lambda: denoiser_jacobian(net, x, args.sigma)[0], dev)
+    t_batched, jac = timed(lambda: denoiser_jacobian(net, x, args.sigma, chunk_size=args.chunk)[0], dev)
     t_loop, jac_loop = timed(lambda: loop_jacobian(net, x, args.sigma), dev)
     t_svd, _ = timed(lambda: torch.linalg.svd(jac), dev)
-    print(json.dumps(dict(device=str(dev), dim=x[0].numel(), batched_s=round(t_batched, 3), loop_s=round(t_loop, 3),
+    print(json.dumps(dict(device=str(dev), dim=x[0].numel(), chunk=args.chunk, batched_s=round(t_batched, 3), loop_s=round(t_loop, 3),
                           speedup=round(t_loop / t_batched, 2), svd_s=round(t_svd, 3),
-                          max_abs_diff=float((jac - jac_loop).abs().max())), indent=1))
+                          max_abs_diff=float((jac - jac_loop).detach().abs().max())), indent=1))
 
 
 if __name__ == "__main__":
