@@ -330,5 +330,6 @@ d = { 'settings': { 'branch': 'main',
                                   'diffedu.training._train_device': ('training.html#_train_device', 'diffedu/training.py'),
                                   'diffedu.training.ddpm_loss': ('training.html#ddpm_loss', 'diffedu/training.py'),
                                   'diffedu.training.edm_loss': ('training.html#edm_loss', 'diffedu/training.py'),
+                                  'diffedu.training.ema_warmup_decay': ('training.html#ema_warmup_decay', 'diffedu/training.py'),
                                   'diffedu.training.step_generator': ('training.html#step_generator', 'diffedu/training.py'),
                                   'diffedu.training.train': ('training.html#train', 'diffedu/training.py')}}}

@@ -24,7 +24,7 @@ from .denoisers import eps_prediction, expand_sigma
 from .schedules import ddpm_alpha_bar, ddpm_sigmas
 
 # %% auto #0
-__all__ = ['LOSSES', 'edm_loss', 'ddpm_loss', 'EMA', 'TrainState', 'step_generator', 'train']
+__all__ = ['LOSSES', 'edm_loss', 'ddpm_loss', 'ema_warmup_decay', 'EMA', 'TrainState', 'step_generator', 'train']
 
 # %% ../nbs/06_training.ipynb #357cd6ba
 def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -65,14 +65,25 @@ def ddpm_loss(denoiser, x0: torch.Tensor, alpha_bar: torch.Tensor | None = None,
     return _reduce(per_sample, reduction)
 
 # %% ../nbs/06_training.ipynb #9dbb28f8
-class EMA(AveragedModel):
-    "Exponential moving average of `model`'s weights (and buffers): `ema.update_parameters(model)` after each step."
+def ema_warmup_decay(decay: float, num_averaged: int) -> float:
+    "The decay of the update that follows `num_averaged` earlier ones: min(decay, (1 + n)/(10 + n))."
+    return min(decay, (1 + num_averaged) / (10 + num_averaged))
 
-    def __init__(self, model: nn.Module, decay: float = 0.999):
+
+class EMA(AveragedModel):
+    "Exponential moving average of `model`'s weights (and buffers), decay warmed up: `ema.update_parameters(model)` after each step."
+
+    def __init__(self, model: nn.Module, decay: float = 0.999, warmup: bool = True):
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
-        super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-        self.decay = decay
+
+        def update(averaged: list, current: list, num_averaged) -> None:
+            beta = ema_warmup_decay(decay, int(num_averaged)) if warmup else decay
+            for avg, cur in zip(averaged, current):
+                avg.lerp_(cur, 1 - beta)
+
+        super().__init__(model, multi_avg_fn=update, use_buffers=True)
+        self.decay, self.warmup = decay, warmup
 
 # %% ../nbs/06_training.ipynb #4337dc12
 LOSSES = {"edm": edm_loss, "ddpm": ddpm_loss}
