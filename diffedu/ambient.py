@@ -290,10 +290,8 @@ def noisy_copies(x0: torch.Tensor, sigma_tn, generator=None) -> torch.Tensor:
 
 def pack_annotated(x0: torch.Tensor, x_tn: torch.Tensor, sigma_tn, sigma_max) -> torch.Tensor:
     "One (N, 2·d + 2) tensor per dataset — raw sample, its fixed noisy copy x_tn, σ_tn, σ_max — so `train` can index it."
-    n = len(x0)
-    sigma_tn = torch.as_tensor(sigma_tn, dtype=x0.dtype).expand(n) if torch.as_tensor(sigma_tn).ndim == 0 else torch.as_tensor(sigma_tn, dtype=x0.dtype)
-    sigma_max = torch.as_tensor(sigma_max, dtype=x0.dtype).expand(n) if torch.as_tensor(sigma_max).ndim == 0 else torch.as_tensor(sigma_max, dtype=x0.dtype)
-    return torch.cat([x0.flatten(1), x_tn.flatten(1), sigma_tn[:, None].to(x0), sigma_max[:, None].to(x0)], 1)
+    sigma_tn, sigma_max = as_sigma(sigma_tn, x0, "sigma_tn"), as_sigma(sigma_max, x0, "sigma_max")
+    return torch.cat([x0.flatten(1), x_tn.flatten(1), sigma_tn[:, None], sigma_max[:, None]], 1)
 
 
 def unpack_annotated(batch: torch.Tensor, shape: tuple) -> tuple:
