@@ -16,7 +16,7 @@ from scipy.special import ndtr
 from torch import nn
 
 from .core import progress
-from .denoisers import as_sigma, expand_sigma
+from .denoisers import as_sigma, edm_coefficients, expand_sigma
 
 # %% auto #0
 __all__ = ['LOSS_MODES', 'grid_spacing', 'tv_distance', 'gaussian_cell_kernel', 'smooth_density', 'tv_after_noise',
@@ -158,9 +158,8 @@ class NoiseClassifier(nn.Module):
         self.net, self.sigma_data = net, sigma_data
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        sigma = as_sigma(sigma, x)
-        c_in = 1 / (sigma**2 + self.sigma_data**2).sqrt()
-        return self.net(expand_sigma(c_in, x) * x, sigma.log() / 4).reshape(x.shape[0])
+        _, _, c_in, c_noise = edm_coefficients(as_sigma(sigma, x), self.sigma_data)
+        return self.net(expand_sigma(c_in, x) * x, c_noise).reshape(x.shape[0])
 
 
 def log_uniform_sigmas(n: int, sigma_range: tuple[float, float], like: torch.Tensor, generator=None) -> torch.Tensor:
