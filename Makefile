@@ -8,13 +8,13 @@ STAMP := $(VENV)/.diffedu-installed
 DATA_STAMP := data/node_modules/.diffedu-installed
 ARGS ?=
 
-.PHONY: run test lab docs setup data system-deps check-sync clean-nbs nbtest pytest readme outputs
+.PHONY: run test lab docs setup data system-deps check-sync lint clean-nbs nbtest pytest readme outputs
 
 run: setup  ## execute every course notebook (quick preset, CPU) into runs/<run-id>/ with a report
 	$(BIN)/diffedu run --preset quick $(ARGS)
 
-test: setup  ## the whole suite: library/notebook sync, nbdev_clean, nbdev_test, pytest
-	$(MAKE) --no-print-directory check-sync nbtest pytest
+test: setup  ## the whole suite: library/notebook sync, nbdev_clean, unused imports, nbdev_test, pytest
+	$(MAKE) --no-print-directory check-sync lint nbtest pytest
 
 setup: $(STAMP) $(DATA_STAMP) system-deps
 
@@ -42,6 +42,9 @@ check-sync:  ## fail if the library or the notebooks differ from what nbdev woul
 	@test -z "$$(git status --porcelain -- README.md)" || { echo "README.md is out of date with index.ipynb: run make readme and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- '*.ipynb')" \
 	  || { echo "notebooks are not clean: run nbdev_clean and commit"; git status --short -- '*.ipynb'; exit 1; }
+
+lint:  ## unused imports in the library fail the build (ruff F401; pinned in constraints.txt)
+	$(BIN)/ruff check --select F401 --no-cache diffedu/
 
 nbtest:
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2  # two notebooks at a time, one thread each: no oversubscription

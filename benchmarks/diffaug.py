@@ -54,7 +54,7 @@ def main():
     y = torch.randint(0, 10, (args.batch,), device=dev)
 
     def step(recipe, inputs=x, labels=y):
-        loss = classification_loss(classifier, inputs, labels, recipe, denoiser, schedule, pixels=True)
+        loss = classification_loss(classifier, (inputs, labels), recipe=recipe, denoiser=denoiser, schedule=schedule, pixels=True)
         optimizer.zero_grad(); loss.backward(); optimizer.step()
 
     t_plain = timed(lambda: step("plain"), dev)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -15,16 +15,16 @@ from scipy.spatial import ConvexHull
 from scipy.special import ndtr
 from torch import nn
 
-from .core import progress
+from .core import noise_like
 from .denoisers import as_sigma, edm_coefficients, expand_sigma
+from .training import edm_sigma, edm_weight
 
 # %% auto #0
 __all__ = ['LOSS_MODES', 'grid_spacing', 'tv_distance', 'gaussian_cell_kernel', 'smooth_density', 'tv_after_noise',
            'contraction_bound', 'support_diameter', 'normalise', 'sample_density', 'kde_density', 'kde_tv', 'kde_rate',
-           'NoiseClassifier', 'log_uniform_sigmas', 'noise_classifier_loss', 'train_noise_classifier',
-           'clean_probability', 'smooth_along_sigma', 'first_confusion_sigma', 'fixed_annotation_sigma',
-           'ambient_target', 'ambient_weight', 'buffer_factor', 'usable', 'donut_counts', 'noisy_copies',
-           'pack_annotated', 'unpack_annotated', 'ambient_loss']
+           'NoiseClassifier', 'log_uniform_sigmas', 'noise_classifier_loss', 'clean_probability', 'smooth_along_sigma',
+           'first_confusion_sigma', 'fixed_annotation_sigma', 'ambient_target', 'ambient_weight', 'buffer_factor',
+           'usable', 'donut_counts', 'noisy_copies', 'annotated_data', 'ambient_loss']
 
 # %% ../nbs/15_ambient.ipynb #07a5ffaf
 def grid_spacing(grid) -> float:
@@ -165,39 +165,20 @@ class NoiseClassifier(nn.Module):
 def log_uniform_sigmas(n: int, sigma_range: tuple[float, float], like: torch.Tensor, generator=None) -> torch.Tensor:
     "`n` noise levels with ln σ uniform on ln `sigma_range`."
     lo, hi = (math.log(s) for s in sigma_range)
-    u = torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu")
+    u = torch.rand(n, generator=generator, device=generator.device if generator is not None else like.device)
     return (lo + (hi - lo) * u).exp().to(device=like.device, dtype=like.dtype)
 
 
-def noise_classifier_loss(classifier: Callable, clean: torch.Tensor, corrupted: torch.Tensor,
-                          sigma_range: tuple[float, float] = (0.002, 80.0), generator=None) -> torch.Tensor:
-    "Eq. 3.1: binary cross-entropy of `classifier` on clean (label 1) and corrupted (label 0) samples, each noised to its own σ."
+def noise_classifier_loss(classifier: Callable, batch: dict, generator=None,
+                          sigma_range: tuple[float, float] = (0.002, 80.0)) -> torch.Tensor:
+    """Eq. 3.1: binary cross-entropy of `classifier` on `batch["clean"]` (label 1) and `batch["corrupted"]` (label 0), each
+    sample noised to its own σ (log-uniform on `sigma_range`). A loss for `fit` with a batch size per set (balanced batches)."""
+    clean, corrupted = batch["clean"], batch["corrupted"]
     x0 = torch.cat([clean, corrupted])
     labels = torch.cat([torch.ones(len(clean)), torch.zeros(len(corrupted))]).to(x0)
     sigma = log_uniform_sigmas(len(x0), sigma_range, x0, generator)
-    noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator is not None else "cpu").to(x0)
+    noise = noise_like(x0, generator)
     return F.binary_cross_entropy_with_logits(classifier(x0 + expand_sigma(sigma, x0) * noise, sigma), labels)
-
-
-def train_noise_classifier(classifier: nn.Module, clean: torch.Tensor, corrupted: torch.Tensor, steps: int,
-                           batch_size: int = 256, lr: float = 1e-3, sigma_range: tuple[float, float] = (0.002, 80.0),
-                           generator=None, desc: str = "noise classifier") -> Iterator[float]:
-    "Train on balanced batches (half clean, half corrupted, drawn with replacement); yields each step's loss."
-    if len(clean) == 0 or len(corrupted) == 0:
-        raise ValueError("the noise classifier needs at least one clean and one corrupted sample")
-    device = next(classifier.parameters()).device
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=lr)
-    gdev = generator.device if generator is not None else "cpu"
-    classifier.train()
-    for _ in progress(range(steps), desc=desc):
-        i = torch.randint(0, len(clean), (batch_size // 2,), generator=generator, device=gdev).cpu()
-        j = torch.randint(0, len(corrupted), (batch_size - batch_size // 2,), generator=generator, device=gdev).cpu()
-        loss = noise_classifier_loss(classifier, clean[i].to(device), corrupted[j].to(device), sigma_range, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        yield loss.item()
-    classifier.eval()
 
 
 @torch.no_grad()
@@ -205,15 +186,13 @@ def clean_probability(classifier: Callable, x: torch.Tensor, sigmas, n_draws: in
                       batch_size: int = 4096) -> torch.Tensor:
     "E over `n_draws` noise draws of c(x + σZ, σ): the probability of 'clean', shape (N, len(sigmas))."
     sigmas = torch.as_tensor(sigmas, dtype=x.dtype)
-    gdev = generator.device if generator is not None else "cpu"
     out = torch.zeros(len(x), len(sigmas), dtype=torch.float64)
     for k, sigma in enumerate(sigmas.tolist()):
         for s in range(0, len(x), batch_size):
             part = x[s:s + batch_size]
             total = torch.zeros(len(part), dtype=torch.float64)
             for _ in range(n_draws):
-                noise = torch.randn(part.shape, generator=generator, device=gdev).to(part)
-                total += torch.sigmoid(classifier(part + sigma * noise, sigma)).double().cpu()
+                total += torch.sigmoid(classifier(part + sigma * noise_like(part, generator), sigma)).double().cpu()
             out[s:s + batch_size, k] = total / n_draws
     return out
 
@@ -228,13 +207,13 @@ def smooth_along_sigma(probs: torch.Tensor, window: int = 3) -> torch.Tensor:
 
 
 def first_confusion_sigma(probs: torch.Tensor, sigmas, tau: float = 0.45, window: int = 3) -> torch.Tensor:
-    "Per sample (rows of `probs` (N, S) on increasing `sigmas`): the first σ where the smoothed P(clean) reaches τ = 0.5 − ε; inf if never."
+    "Per sample (rows of `probs` (N, S) on increasing `sigmas`): the first σ where the smoothed P(clean) exceeds τ = 0.5 − ε; inf if never."
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
     if probs.ndim != 2 or probs.shape[1] != len(sigmas):
         raise ValueError(f"probs must have shape (N, {len(sigmas)}), got {tuple(probs.shape)}")
     if not (sigmas.diff() > 0).all():
         raise ValueError("sigmas must be increasing")
-    reached = smooth_along_sigma(probs.double(), window) >= tau
+    reached = smooth_along_sigma(probs.double(), window) > tau  # Eq. 3.2: strictly above τ
     first = torch.where(reached.any(1), reached.double().argmax(1), torch.full((len(probs),), len(sigmas)))
     return torch.cat([sigmas, torch.tensor([math.inf], dtype=torch.float64)])[first]
 
@@ -256,23 +235,24 @@ def ambient_weight(sigma_t, sigma_tn) -> torch.Tensor:
     return sigma_t**4 / (sigma_t**2 - sigma_tn**2) ** 2
 
 
-def buffer_factor(s_max: float) -> float:
-    "Eq. C.2: a sample annotated at σ_tn is used only for σ_t > √(1 + 1/(s_max − 1))·σ_tn."
-    if not s_max > 1:
-        raise ValueError(f"s_max must be > 1, got {s_max}")
-    return math.sqrt(1 + 1 / (s_max - 1))
+def buffer_factor(max_ratio: float) -> float:
+    """Eq. C.2: a sample annotated at σ_tn is used only for σ_t > √(1 + 1/(max_ratio − 1))·σ_tn, i.e. where
+    σ_t²/(σ_t² − σ_tn²) < `max_ratio` (the paper's s_max; the ambient weight λ_amb is then below max_ratio², not max_ratio)."""
+    if not max_ratio > 1:
+        raise ValueError(f"max_ratio must be > 1, got {max_ratio}")
+    return math.sqrt(1 + 1 / (max_ratio - 1))
 
 
-def usable(sigma_t: torch.Tensor, sigma_tn: torch.Tensor, sigma_max: torch.Tensor, s_max: float = 4.0):
+def usable(sigma_t: torch.Tensor, sigma_tn: torch.Tensor, sigma_max: torch.Tensor, max_ratio: float = 4.0):
     "(high, low) masks: σ_t above the sample's buffered σ_tn (ambient/high-noise use), or at most its σ_max (crops/low-noise use)."
-    high = sigma_t > buffer_factor(s_max) * sigma_tn
+    high = sigma_t > buffer_factor(max_ratio) * sigma_tn
     return high, ~high & (sigma_t <= sigma_max)
 
 
-def donut_counts(sigmas, sigma_tn, sigma_max, s_max: float = 4.0) -> torch.Tensor:
+def donut_counts(sigmas, sigma_tn, sigma_max, max_ratio: float = 4.0) -> torch.Tensor:
     "How many samples can train the denoiser at each σ of `sigmas` (Fig. 15): the donut's profile."
     s = torch.as_tensor(sigmas, dtype=torch.float64)[:, None]
-    high, low = usable(s, torch.as_tensor(sigma_tn, dtype=torch.float64)[None], torch.as_tensor(sigma_max, dtype=torch.float64)[None], s_max)
+    high, low = usable(s, torch.as_tensor(sigma_tn, dtype=torch.float64)[None], torch.as_tensor(sigma_max, dtype=torch.float64)[None], max_ratio)
     return (high | low).sum(1)
 
 
@@ -282,38 +262,31 @@ LOSS_MODES = ("ambient", "truncated")
 def noisy_copies(x0: torch.Tensor, sigma_tn, generator=None) -> torch.Tensor:
     "x_tn = x0 + σ_tn·Z with one fixed draw Z per sample (the annotation); samples with σ_tn = ∞ (never usable at high noise) keep x0."
     sigma_tn = as_sigma(sigma_tn, x0, "sigma_tn")
-    noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator is not None else "cpu").to(x0)
+    noise = noise_like(x0, generator)
     finite = torch.isfinite(sigma_tn)
     return torch.where(finite.reshape(-1, *[1] * (x0.dim() - 1)), x0 + expand_sigma(torch.where(finite, sigma_tn, 0), x0) * noise, x0)
 
 
-def pack_annotated(x0: torch.Tensor, x_tn: torch.Tensor, sigma_tn, sigma_max) -> torch.Tensor:
-    "One (N, 2·d + 2) tensor per dataset — raw sample, its fixed noisy copy x_tn, σ_tn, σ_max — so `train` can index it."
-    sigma_tn, sigma_max = as_sigma(sigma_tn, x0, "sigma_tn"), as_sigma(sigma_max, x0, "sigma_max")
-    return torch.cat([x0.flatten(1), x_tn.flatten(1), sigma_tn[:, None], sigma_max[:, None]], 1)
+def annotated_data(x0: torch.Tensor, sigma_tn, sigma_max, generator=None, x_tn: torch.Tensor | None = None) -> dict:
+    """An annotated data set for `ambient_loss` and `train`: {"x0", "x_tn", "sigma_tn", "sigma_max"}, one row per sample,
+    with the fixed noisy copies x_tn drawn here (`noisy_copies`) unless given; σ's are scalars or one per sample."""
+    return {"x0": x0, "x_tn": noisy_copies(x0, sigma_tn, generator) if x_tn is None else x_tn,
+            "sigma_tn": as_sigma(sigma_tn, x0, "sigma_tn").clone(), "sigma_max": as_sigma(sigma_max, x0, "sigma_max").clone()}
 
 
-def unpack_annotated(batch: torch.Tensor, shape: tuple) -> tuple:
-    "Inverse of `pack_annotated` for a batch: (x0, x_tn, σ_tn, σ_max) with images back in `shape` (per sample)."
-    d = math.prod(shape)
-    return (batch[:, :d].reshape(-1, *shape), batch[:, d:2 * d].reshape(-1, *shape), batch[:, 2 * d], batch[:, 2 * d + 1])
-
-
-def ambient_loss(denoiser: Callable, batch: torch.Tensor, generator=None, shape: tuple = (2,), mode: str = "ambient",
-                 s_max: float = 4.0, P_mean: float = -1.2, P_std: float = 1.2, sigma_data: float = 0.5,
-                 reduction: str = "mean") -> torch.Tensor:
-    """EDM loss on an annotated batch (`pack_annotated`): per sample σ_t ~ lnN(P_mean, P_std²); samples with σ_t above
+def ambient_loss(denoiser: Callable, batch: dict, generator=None, mode: str = "ambient", max_ratio: float = 4.0,
+                 P_mean: float = -1.2, P_std: float = 1.2, sigma_data: float = 0.5, reduction: str = "mean") -> torch.Tensor:
+    """EDM loss on an annotated batch (`annotated_data`): per sample σ_t ~ lnN(P_mean, P_std²); samples with σ_t above
     their buffered σ_tn learn from x_tn (mode 'ambient': noisy target, Eq. 2.2 with λ_amb) or from x0 (mode 'truncated':
     clean target on the restricted σ range); samples with σ_t ≤ σ_max learn from x0 as clean data; the rest sit out."""
     if mode not in LOSS_MODES:
         raise ValueError(f"unknown ambient loss mode {mode!r}: use one of {', '.join(LOSS_MODES)}")
-    x0, x_tn, sigma_tn, sigma_max = unpack_annotated(batch, shape)
-    gdev = generator.device if generator is not None else "cpu"
-    randn = lambda *s: torch.randn(*s, generator=generator, device=gdev).to(x0)
-    sigma_t = (randn(len(x0)) * P_std + P_mean).exp()
-    high, low = usable(sigma_t, sigma_tn, sigma_max, s_max)
+    x0, x_tn = batch["x0"], batch["x_tn"]
+    sigma_tn, sigma_max = as_sigma(batch["sigma_tn"], x0, "sigma_tn"), as_sigma(batch["sigma_max"], x0, "sigma_max")
+    sigma_t = edm_sigma(len(x0), x0, generator, P_mean, P_std)
+    high, low = usable(sigma_t, sigma_tn, sigma_max, max_ratio)
     ambient = high & (sigma_tn > 0) if mode == "ambient" else torch.zeros_like(high)
-    noise = randn(*x0.shape)
+    noise = noise_like(x0, generator)
     per_image = lambda mask: mask.reshape(-1, *[1] * (x0.dim() - 1))
     # ambient samples start from their fixed noisy copy and add only the missing variance σ_t² − σ_tn²
     extra = torch.where(ambient, (sigma_t**2 - sigma_tn**2).clamp_min(0).sqrt(), sigma_t)
@@ -321,8 +294,7 @@ def ambient_loss(denoiser: Callable, batch: torch.Tensor, generator=None, shape:
     x_t = start + expand_sigma(extra, x0) * noise
     denoised = denoiser(x_t, sigma_t)
     prediction = torch.where(per_image(ambient), ambient_target(denoised, x_t, sigma_t, torch.where(ambient, sigma_tn, 0)), denoised)
-    weight = (sigma_t**2 + sigma_data**2) / (sigma_t * sigma_data) ** 2
-    weight = weight * torch.where(ambient, ambient_weight(sigma_t, torch.where(ambient, sigma_tn, 0)), 1.0)
+    weight = edm_weight(sigma_t, sigma_data) * torch.where(ambient, ambient_weight(sigma_t, torch.where(ambient, sigma_tn, 0)), 1.0)
     per_sample = (high | low) * weight * (prediction - start).pow(2).flatten(1).mean(1)
     if reduction == "none":
         return per_sample

@@ -9,16 +9,14 @@ import math
 from typing import Callable
 
 import numpy as np
-import scipy.linalg
 import torch
-from torch import nn
 
 from .core import progress
-from .corruptions import _gaussian_blur, _jpeg
+from .corruptions import gaussian_blur, jpeg
 
 # %% auto #0
-__all__ = ['CORRUPTION_KINDS', 'corrupt_images', 'split_clean', 'classifier_features', 'frechet_distance', 'precision_recall',
-           'centre_crop', 'all_crops', 'context_needed', 'linear_context_error', 'sigma_max_from_context']
+__all__ = ['CORRUPTION_KINDS', 'corrupt_images', 'split_clean', 'centre_crop', 'all_crops', 'context_needed',
+           'linear_context_error', 'sigma_max_from_context']
 
 # %% ../nbs/16_ambient_images.ipynb #0c787b49
 CORRUPTION_KINDS = ("blur", "jpeg")
@@ -29,10 +27,10 @@ def corrupt_images(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
     if kind not in CORRUPTION_KINDS:
         raise ValueError(f"unknown corruption {kind!r}: use one of {', '.join(CORRUPTION_KINDS)}")
     if kind == "blur":
-        return _gaussian_blur(x, float(level)).clamp(0, 1) if level > 0 else x.clone()
+        return gaussian_blur(x, float(level)).clamp(0, 1) if level > 0 else x.clone()
     if not 1 <= level <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {level}")
-    return _jpeg(x, int(level)).clamp(0, 1)
+    return jpeg(x, int(level)).clamp(0, 1)
 
 
 def split_clean(n: int, clean_fraction: float, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,35 +40,6 @@ def split_clean(n: int, clean_fraction: float, generator=None) -> tuple[torch.Te
     order = torch.randperm(n, generator=generator)
     k = max(1, round(clean_fraction * n))
     return order[:k].sort().values, order[k:].sort().values
-
-
-@torch.no_grad()
-def classifier_features(classifier: nn.Sequential, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    "Penultimate activations of a sequential classifier (all layers but the last) for images `x`, as float64 on the CPU."
-    device = next(classifier.parameters()).device
-    body = nn.Sequential(*list(classifier)[:-1]).eval()  # plain Sequential: slicing a subclass would call its __init__
-    return torch.cat([body(part.to(device)).double().cpu() for part in x.split(batch_size)])
-
-
-def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    "Fréchet distance between Gaussians fitted to two feature sets (N, d): FID's formula on any features."
-    a, b = np.asarray(features_a, dtype=np.float64), np.asarray(features_b, dtype=np.float64)
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
-    root = root.real if np.iscomplexobj(root) else root
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
-
-
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    "k-NN precision (fake inside the real manifold) and recall (real inside the fake manifold) of two feature sets."
-    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
-
-    def inside(points, support):
-        radii = torch.cdist(support, support).kthvalue(k + 1, dim=1).values  # k-th neighbour, excluding the point itself
-        return (torch.cdist(points, support) <= radii[None]).any(1).double().mean().item()
-
-    return inside(fake, real), inside(real, fake)
 
 # %% ../nbs/16_ambient_images.ipynb #5ad8338b
 def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:

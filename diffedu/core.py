@@ -19,9 +19,10 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'get_device', 'seed_everything', 'check_preset', 'using_run_dir',
-           'current_run_dir', 'project_dir', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure',
-           'progress', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown', 'show_recorded']
+__all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'get_device', 'seed_everything', 'noise_like', 'check_preset',
+           'using_run_dir', 'current_run_dir', 'project_dir', 'atomic_write_text', 'record', 'check', 'recorded',
+           'save_figure', 'progress', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown',
+           'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,6 +54,12 @@ def seed_everything(seed: int = 0, device: str | torch.device = "cpu") -> torch.
     generator = torch.Generator(device=get_device(device))
     generator.manual_seed(seed)
     return generator
+
+# %% ../nbs/00_core.ipynb #89839eaf
+def noise_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    "N(0, I) noise with `x`'s shape, dtype and device, drawn from `generator` on the generator's own device."
+    where = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
 # %% ../nbs/00_core.ipynb #d65b1c6f
 PRESETS = ("quick", "full")

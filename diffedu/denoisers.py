@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['Denoiser', 'as_sigma', 'expand_sigma', 'score', 'eps_prediction', 'denoiser_from_eps', 'half_sq_norms',
            'ideal_denoiser', 'ideal_posterior_cov', 'IdealDenoiser', 'gmm_denoiser', 'gmm_posterior_cov',
-           'gmm_log_density', 'GMMDenoiser', 'edm_coefficients', 'EDMPrecond']
+           'gmm_log_density', 'GMMDenoiser', 'edm_coefficients', 'EDMPrecond', 'FlatDenoiser']
 
 # %% ../nbs/03_denoisers.ipynb #8b1974b9
 class Denoiser(Protocol):
@@ -193,3 +193,14 @@ class EDMPrecond(nn.Module):
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, self.sigma_data)
         shape = (-1, *[1] * (x.dim() - 1))
         return c_skip.reshape(shape) * x + c_out.reshape(shape) * self.net(c_in.reshape(shape) * x, c_noise)
+
+# %% ../nbs/03_denoisers.ipynb #a4b9b7dc
+class FlatDenoiser(nn.Module):
+    "An image denoiser D(x, σ) for (B, C, H, W) batches built from a denoiser of flattened (B, C·H·W) vectors."
+
+    def __init__(self, flat_denoiser: Callable):
+        super().__init__()
+        self.flat_denoiser = flat_denoiser
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        return self.flat_denoiser(x.flatten(1), sigma).reshape(x.shape)

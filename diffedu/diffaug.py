@@ -6,20 +6,20 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import progress
+from .core import noise_like
 from .data import from_model_range, to_model_range
 from .sampling import ddim
-from .schedules import Schedule, VPSchedule, get_schedule
+from .schedules import Schedule, get_schedule, vp_schedule
 
 # %% auto #0
-__all__ = ['RECIPES', 'DE_TIMES', 'diffaug', 'augmix_images', 'classification_loss', 'train_classifier', 'diffaug_ensemble_probs',
-           'diffaug_ensemble', 'ensemble_accuracies', 'purify', 'entropy']
+__all__ = ['RECIPES', 'DE_TIMES', 'diffaug', 'augmix_images', 'classification_loss', 'ensemble_logits', 'diffaug_ensemble',
+           'ensemble_accuracies', 'purify', 'purified_logits']
 
 # %% ../nbs/11_diffaug.ipynb #aba4e651
 def _times(schedule: Schedule, n: int, t, t_range, generator):
@@ -37,9 +37,8 @@ def diffaug(x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", t
     schedule = get_schedule(schedule)
     x_model = to_model_range(x) if pixels else x
     t = _times(schedule, x.shape[0], t, t_range, generator)
-    noise = torch.randn(x_model.shape, generator=generator).to(x_model) if generator is not None else None
     with torch.no_grad():
-        x_hat = schedule.denoise(denoiser, schedule.diffuse(x_model, t, noise=noise), t)
+        x_hat = schedule.denoise(denoiser, schedule.diffuse(x_model, t, noise=noise_like(x_model, generator)), t)
     if clip and pixels:
         x_hat = x_hat.clamp(-1, 1)
     return from_model_range(x_hat) if pixels else x_hat
@@ -55,14 +54,15 @@ def augmix_images(x: torch.Tensor, group: int = 8) -> torch.Tensor:
     return torch.cat([augment(part) for part in x.split(group)])
 
 
-def classification_loss(classifier: Callable, x: torch.Tensor, y: torch.Tensor, recipe: str = "plain", denoiser=None,
-                        schedule: Schedule | str = "vp-linear", t_range: tuple | None = None, pixels: bool = False,
-                        generator=None) -> torch.Tensor:
-    "One batch's cross-entropy for a training `recipe` (see RECIPES); DiffAug needs a `denoiser`."
+def classification_loss(classifier: Callable, batch: tuple, generator=None, recipe: str = "plain", denoiser=None,
+                        schedule: Schedule | str = "vp-linear", t_range: tuple | None = None,
+                        pixels: bool = False) -> torch.Tensor:
+    "Cross-entropy of one batch `(x, y)` for a training `recipe` (see RECIPES); DiffAug needs a `denoiser`. A loss for `fit`."
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}")
     if "diffaug" in recipe and denoiser is None:
         raise ValueError(f"recipe {recipe!r} needs a denoiser")
+    x, y = batch
     ce = lambda inputs: F.cross_entropy(classifier(inputs), y)
     if "diffaug" in recipe:
         l_diffaug = ce(diffaug(x, denoiser, schedule, generator=generator, t_range=t_range, pixels=pixels))
@@ -71,51 +71,51 @@ def classification_loss(classifier: Callable, x: torch.Tensor, y: torch.Tensor, 
     base = ce(augmix_images(x)) if recipe.startswith("augmix") else ce(x)
     return 0.5 * (base + l_diffaug) if "diffaug" in recipe else base
 
-
-def train_classifier(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int = 128,
-                     lr: float = 1e-3, recipe: str = "plain", denoiser=None, schedule: Schedule | str = "vp-linear",
-                     t_range: tuple | None = None, pixels: bool = False, generator=None, desc: str = "classifier"
-                     ) -> Iterator[tuple[int, float]]:
-    "Train `classifier` with Adam on (x, y) for `steps` steps of `recipe`; yields (step, loss) after each."
-    device = next(classifier.parameters()).device
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=lr)
-    classifier.train()
-    for step in progress(range(steps), desc=desc):
-        index = torch.randint(0, len(x), (batch_size,), generator=generator)
-        xb, yb = x[index].to(device), y[index].to(device)
-        loss = classification_loss(classifier, xb, yb, recipe, denoiser, schedule, t_range, pixels, generator)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"classifier loss became {loss.item()} at step {step + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        yield step + 1, loss.item()
-    classifier.eval()
-
 # %% ../nbs/11_diffaug.ipynb #e070e784
 DE_TIMES = tuple(range(0, 500, 50))
 
 
-def diffaug_ensemble_probs(classifier: Callable, x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear",
-                           times=DE_TIMES, generator=None, pixels: bool = False) -> torch.Tensor:
-    "Softmax predictions (|S|, B, K) on DiffAug copies of `x` at each t in `times` (t = 0 is the unaltered input)."
-    schedule = get_schedule(schedule)
-    probs = []
+def _as_dict(classifier) -> dict:
+    return dict(classifier) if isinstance(classifier, dict) else {"classifier": classifier}
+
+
+def _device_of(classifiers: dict, x: torch.Tensor) -> torch.device:
+    for c in classifiers.values():
+        if isinstance(c, nn.Module):
+            return next(c.parameters()).device
+    return x.device
+
+
+def ensemble_logits(classifier, x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", times=DE_TIMES,
+                    generator=None, batch_size: int = 4096, pixels: bool = False):
+    """Logits (len(times), B, K), on the CPU, of `classifier` on DiffAug copies of `x` at each DDPM step t in `times`
+    (t = 0 is the unaltered input). Given a dict of classifiers, every one sees the same copies: {name: logits}."""
+    classifiers = _as_dict(classifier)
+    schedule = vp_schedule(schedule, "DiffAug-Ensemble times") if any(t != 0 for t in times) else get_schedule(schedule)
+    dev = _device_of(classifiers, x)
+    out = {name: [] for name in classifiers}
     with torch.no_grad():
         for t in times:
-            inputs = x if t == 0 else diffaug(x, denoiser, schedule, t=t, generator=generator, pixels=pixels)
-            probs.append(F.softmax(classifier(inputs), -1))
-    return torch.stack(probs)
+            per_t = {name: [] for name in classifiers}
+            for xb in x.split(batch_size):
+                xb = xb.to(dev)
+                inputs = xb if t == 0 else diffaug(xb, denoiser, schedule, t=t, generator=generator, pixels=pixels)
+                for name, c in classifiers.items():
+                    per_t[name].append(c(inputs).float().cpu())
+            for name in classifiers:
+                out[name].append(torch.cat(per_t[name]))
+    logits = {name: torch.stack(v) for name, v in out.items()}
+    return logits if isinstance(classifier, dict) else logits["classifier"]
 
 
 def diffaug_ensemble(classifier: Callable, x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear",
-                     times=DE_TIMES, generator=None, pixels: bool = False) -> torch.Tensor:
+                     times=DE_TIMES, generator=None, batch_size: int = 4096, pixels: bool = False) -> torch.Tensor:
     "DiffAug-Ensemble (Eq. 6): the mean over t ∈ `times` of the softmax on DiffAug copies; (B, K)."
-    return diffaug_ensemble_probs(classifier, x, denoiser, schedule, times, generator, pixels).mean(0)
+    return ensemble_logits(classifier, x, denoiser, schedule, times, generator, batch_size, pixels).softmax(-1).mean(0)
 
 
 def ensemble_accuracies(probs: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
-    "From (|S|, B, K) softmaxes: accuracy at each t, and of the cumulative ensemble over the first k times."
+    "From (len(S), B, K) softmaxes: accuracy at each t, and of the cumulative ensemble over the first k times."
     y = y.to(probs.device)
     per_t = [(p.argmax(-1) == y).float().mean().item() for p in probs]
     cumulative = probs.cumsum(0) / torch.arange(1, len(probs) + 1, device=probs.device)[:, None, None]
@@ -124,12 +124,11 @@ def ensemble_accuracies(probs: torch.Tensor, y: torch.Tensor) -> tuple[list[floa
 
 def purify(x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", t: int = 300, n_steps: int = 10,
            generator=None, pixels: bool = False) -> torch.Tensor:
-    "Multi-step purification: diffuse to `t`, then `n_steps` DDIM (η = 0) steps back to σ = 0."
-    schedule = get_schedule(schedule)
+    "Multi-step purification: diffuse to DDPM step `t`, then `n_steps` DDIM (η = 0) steps back to σ = 0."
+    schedule = vp_schedule(schedule, "the purification time t")
     x_model = to_model_range(x) if pixels else x
     t_all = torch.full((x.shape[0],), t)
-    noise = torch.randn(x_model.shape, generator=generator).to(x_model) if generator is not None else None
-    y = schedule.diffuse(x_model, t_all, noise=noise) / schedule.scale(t)  # x0 + σ(t)·ε
+    y = schedule.diffuse(x_model, t_all, noise=noise_like(x_model, generator)) / schedule.scale(t)  # x0 + σ(t)·ε
     sigma_t = schedule.sigma(t).item()
     sigmas = torch.logspace(math.log10(sigma_t), math.log10(min(sigma_t, 0.01) / 2), n_steps)
     with torch.no_grad():
@@ -138,6 +137,16 @@ def purify(x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", t:
     return from_model_range(y.clamp(-1, 1)) if pixels else y
 
 
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    "Shannon entropy (nats) of each predicted distribution along the last axis."
-    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+def purified_logits(classifier, x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", t: int = 300,
+                    n_steps: int = 10, generator=None, batch_size: int = 4096, pixels: bool = False):
+    "Logits (B, K), on the CPU, of `classifier` (or {name: logits} of a dict of them) on the same purified copy of `x`."
+    classifiers = _as_dict(classifier)
+    dev = _device_of(classifiers, x)
+    out = {name: [] for name in classifiers}
+    with torch.no_grad():
+        for xb in x.split(batch_size):
+            clean = purify(xb.to(dev), denoiser, schedule, t=t, n_steps=n_steps, generator=generator, pixels=pixels)
+            for name, c in classifiers.items():
+                out[name].append(c(clean).float().cpu())
+    logits = {name: torch.cat(v) for name, v in out.items()}
+    return logits if isinstance(classifier, dict) else logits["classifier"]

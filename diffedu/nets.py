@@ -15,7 +15,7 @@ from .core import get_device
 from .denoisers import as_sigma
 
 # %% auto #0
-__all__ = ['FourierSigmaEmbedding', 'TimeMLP', 'ResBlock', 'SmallUNet', 'TimeClassifier']
+__all__ = ['FourierSigmaEmbedding', 'TimeMLP', 'ResBlock', 'SmallUNet', 'TimeClassifier', 'SmallCNN']
 
 # %% ../nbs/05_nets.ipynb #477f8626
 class FourierSigmaEmbedding(nn.Module):
@@ -176,3 +176,15 @@ class TimeClassifier(nn.Module):
             if i < len(self.downs):
                 h = self.downs[i](h)
         return self.head(h)
+
+# %% ../nbs/05_nets.ipynb #4a1517ed
+class SmallCNN(nn.Sequential):
+    "A plain CNN classifier for (B, C, side, side) images: a 3×3 conv, `n_down` strided 3×3 convs, an MLP head."
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, side: int = 8, width: int = 16, n_down: int = 1,
+                 hidden: int = 128):
+        layers, ch = [nn.Conv2d(in_channels, width, 3, padding=1), nn.SiLU()], width
+        for _ in range(n_down):
+            layers += [nn.Conv2d(ch, 2 * width, 3, stride=2, padding=1), nn.SiLU()]
+            ch, side = 2 * width, (side + 1) // 2
+        super().__init__(*layers, nn.Flatten(), nn.Linear(ch * side * side, hidden), nn.SiLU(), nn.Linear(hidden, num_classes))

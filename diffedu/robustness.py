@@ -5,89 +5,17 @@
 # %% ../nbs/12_robustness.ipynb #f8ebccd9
 from __future__ import annotations
 
-import math
-from typing import Callable
-
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .corruptions import CLEAN, CORRUPTIONS, corrupted_sets
-from .diffaug import DE_TIMES, diffaug, purify
-from .schedules import Schedule, get_schedule
+from .corruptions import CLEAN, corrupted_sets
+from .diffaug import DE_TIMES, ensemble_logits, purified_logits
+from .schedules import Schedule
 
 # %% auto #0
-__all__ = ['MODES', 'FlatDenoiser', 'SmallCNN', 'ensemble_logits', 'purified_logits', 'evaluate_suite', 'at_severity']
-
-# %% ../nbs/12_robustness.ipynb #ad10114b
-class FlatDenoiser(nn.Module):
-    "An image denoiser D(x, σ) for (B, C, H, W) batches built from a denoiser of flattened (B, C·H·W) vectors."
-
-    def __init__(self, flat_denoiser: Callable):
-        super().__init__()
-        self.flat_denoiser = flat_denoiser
-
-    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        return self.flat_denoiser(x.flatten(1), sigma).reshape(x.shape)
-
-# %% ../nbs/12_robustness.ipynb #e36e997a
-class SmallCNN(nn.Sequential):
-    "A plain CNN classifier for (B, C, side, side) images: a 3×3 conv, `n_down` strided 3×3 convs, an MLP head."
-
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, side: int = 8, width: int = 16, n_down: int = 1,
-                 hidden: int = 128):
-        layers, ch = [nn.Conv2d(in_channels, width, 3, padding=1), nn.SiLU()], width
-        for _ in range(n_down):
-            layers += [nn.Conv2d(ch, 2 * width, 3, stride=2, padding=1), nn.SiLU()]
-            ch, side = 2 * width, (side + 1) // 2
-        super().__init__(*layers, nn.Flatten(), nn.Linear(ch * side * side, hidden), nn.SiLU(), nn.Linear(hidden, num_classes))
+__all__ = ['MODES', 'evaluate_suite', 'at_severity']
 
 # %% ../nbs/12_robustness.ipynb #3e36388a
 MODES = ("default", "DE", "purify", "purify-SE")
-
-
-def _as_dict(classifier) -> dict:
-    return dict(classifier) if isinstance(classifier, dict) else {"classifier": classifier}
-
-
-def _device_of(classifiers: dict, x: torch.Tensor) -> torch.device:
-    for c in classifiers.values():
-        if isinstance(c, nn.Module):
-            return next(c.parameters()).device
-    return x.device
-
-
-def ensemble_logits(classifier, x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", times=DE_TIMES,
-                    generator=None, batch_size: int = 4096, pixels: bool = True) -> dict:
-    "{name: logits (|times|, B, K)} of each classifier (a callable or a dict of them) on the same DiffAug copies of `x`."
-    classifiers, schedule = _as_dict(classifier), get_schedule(schedule)
-    dev = _device_of(classifiers, x)
-    out = {name: [] for name in classifiers}
-    with torch.no_grad():
-        for t in times:
-            per_t = {name: [] for name in classifiers}
-            for xb in x.split(batch_size):
-                xb = xb.to(dev)
-                inputs = xb if t == 0 else diffaug(xb, denoiser, schedule, t=t, generator=generator, pixels=pixels)
-                for name, c in classifiers.items():
-                    per_t[name].append(c(inputs).float().cpu())
-            for name in classifiers:
-                out[name].append(torch.cat(per_t[name]))
-    return {name: torch.stack(v) for name, v in out.items()}
-
-
-def purified_logits(classifier, x: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear", t: int = 300,
-                    n_steps: int = 10, generator=None, batch_size: int = 4096, pixels: bool = True) -> dict:
-    "{name: logits (B, K)} of each classifier on the same multi-step purified copy of `x` (`diffedu.diffaug.purify`)."
-    classifiers = _as_dict(classifier)
-    dev = _device_of(classifiers, x)
-    out = {name: [] for name in classifiers}
-    with torch.no_grad():
-        for xb in x.split(batch_size):
-            clean = purify(xb.to(dev), denoiser, schedule, t=t, n_steps=n_steps, generator=generator, pixels=pixels)
-            for name, c in classifiers.items():
-                out[name].append(c(clean).float().cpu())
-    return {name: torch.cat(v) for name, v in out.items()}
 
 
 def evaluate_suite(classifier, x: torch.Tensor, y: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear",
@@ -98,7 +26,7 @@ def evaluate_suite(classifier, x: torch.Tensor, y: torch.Tensor, denoiser, sched
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown modes {sorted(unknown)}: use {', '.join(MODES)}")
-    classifiers, y = _as_dict(classifier), y.cpu()
+    classifiers, y = (dict(classifier) if isinstance(classifier, dict) else {"classifier": classifier}), y.cpu()
     sets = [(CLEAN, x), *(((name, severity), images) for name, severity, images
                           in corrupted_sets(x, severities, corruptions, generator=generator))]
     accuracy = lambda p: (p.argmax(-1) == y).float().mean().item()

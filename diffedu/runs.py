@@ -10,7 +10,6 @@ import ast
 import datetime as dt
 import html
 import json
-import os
 import re
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .core import DEVICES, METRICS_FILE, PRESETS, atomic_write_text, check, project_dir, record, rows_markdown, using_run_dir
+from .core import DEVICES, METRICS_FILE, PRESETS, atomic_write_text, project_dir, rows_markdown, using_run_dir
 
 # %% auto #0
 __all__ = ['UsageError', 'nbs_dir', 'has_parameters_cell', 'course_notebooks', 'resolve_notebooks', 'notebook_parameters',

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .core import get_device
+from .core import get_device, noise_like
 from .denoisers import as_sigma
 
 # %% auto #0
@@ -28,16 +28,10 @@ def append_zero(sigmas) -> list[float]:
     return grid + [0.0]
 
 
-def _randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    "Standard normal noise shaped like `x`, drawn on the generator's device (then moved to `x`'s)."
-    where = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
-
-
 def initial_noise(shape, sigma_max: float, generator: torch.Generator | None = None,
                   device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     "x_T = sigma_max · N(0, I) of the given shape, on `device`."
-    return sigma_max * _randn_like(torch.empty(shape, device=get_device(device), dtype=dtype), generator)
+    return sigma_max * noise_like(torch.empty(shape, device=get_device(device), dtype=dtype), generator)
 
 
 class NFECounter:
@@ -68,7 +62,7 @@ def euler_maruyama(denoiser: Callable, x_T: torch.Tensor, sigmas, generator: tor
             x = x0_hat
         else:
             dt = sigma - sigma_next
-            x = x + (2 * dt / sigma) * (x0_hat - x) + math.sqrt(2 * sigma * dt) * _randn_like(x, generator)
+            x = x + (2 * dt / sigma) * (x0_hat - x) + math.sqrt(2 * sigma * dt) * noise_like(x, generator)
         yield i + 1, sigma_next, x
 
 # %% ../nbs/07_sampling.ipynb #bac45516
@@ -103,7 +97,7 @@ def ddim(denoiser: Callable, x_T: torch.Tensor, sigmas, eta: float = 0.0, genera
         sigma_down = math.sqrt(sigma_next**2 - sigma_up**2)
         x = x0_hat + sigma_down * eps_hat
         if sigma_up > 0:
-            x = x + sigma_up * _randn_like(x, generator)
+            x = x + sigma_up * noise_like(x, generator)
         yield i + 1, sigma_next, x
 
 # %% ../nbs/07_sampling.ipynb #e95ec293
@@ -119,13 +113,13 @@ def predictor_corrector(denoiser: Callable, x_T: torch.Tensor, sigmas, n_correct
     for i, (sigma, sigma_next) in enumerate(zip(grid[:-1], grid[1:])):
         for _ in range(n_corrector):
             score = (_denoise(denoiser, x, sigma) - x) / sigma**2
-            noise = _randn_like(x, generator)
+            noise = noise_like(x, generator)
             step = 2 * (snr * per_sample_norm(noise) / per_sample_norm(score).clamp_min(1e-30)) ** 2
             x = x + step * score + (2 * step).sqrt() * noise
         variance = sigma**2 - sigma_next**2
         x = x + variance * (_denoise(denoiser, x, sigma) - x) / sigma**2
         if sigma_next > 0:
-            x = x + math.sqrt(variance) * _randn_like(x, generator)
+            x = x + math.sqrt(variance) * noise_like(x, generator)
         yield i + 1, sigma_next, x
 
 # %% ../nbs/07_sampling.ipynb #67fbc2d8

@@ -9,10 +9,12 @@ import math
 
 import torch
 
+from .core import noise_like
+
 # %% auto #0
 __all__ = ['SCHEDULES', 'ddpm_betas', 'ddpm_alpha_bar', 'ddpm_sigmas', 'ddpm_scales', 'ddpm_t_to_sigma', 'sigma_to_ddpm_t',
            'dds_timestep', 'karras_sigmas', 've_sigmas', 'Schedule', 'VPSchedule', 'VESchedule', 'EDMSchedule',
-           'get_schedule']
+           'get_schedule', 'vp_schedule']
 
 # %% ../nbs/02_schedules.ipynb #08496e24
 def ddpm_betas(T: int = 1000, kind: str = "linear") -> torch.Tensor:
@@ -21,6 +23,8 @@ def ddpm_betas(T: int = 1000, kind: str = "linear") -> torch.Tensor:
         raise ValueError(f"T must be an int ≥ 2, got {T!r}")
     if kind == "linear":
         scale = 1000 / T
+        if scale * 0.02 >= 1:  # β_max ≥ 1 makes ᾱ ≤ 0 and σ nan/inf from that step on
+            raise ValueError(f"the linear DDPM schedule needs T ≥ 21: with T={T} its largest β = {scale * 0.02:g} ≥ 1")
         return torch.linspace(scale * 1e-4, scale * 0.02, T, dtype=torch.float64)
     if kind == "cosine":
         s = 0.008
@@ -97,9 +101,7 @@ class Schedule:
 
     def diffuse(self, x0: torch.Tensor, t, noise: torch.Tensor | None = None, generator=None) -> torch.Tensor:
         "x_t = s(t)·(x0 + σ(t)·ε) with `t` a scalar or one time per sample."
-        if noise is None:
-            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype) if generator is None or generator.device == x0.device \
-                else torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        noise = noise_like(x0, generator) if noise is None else noise
         return _per_sample(self.scale(t), x0) * (x0 + _per_sample(self.sigma(t), x0) * noise)
 
     def denoise(self, denoiser, x_t: torch.Tensor, t) -> torch.Tensor:
@@ -174,3 +176,10 @@ def get_schedule(name: str | Schedule) -> Schedule:
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}: use one of {', '.join(SCHEDULES)}")
     return SCHEDULES[name]()
+
+def vp_schedule(schedule: str | Schedule, what: str = "t") -> VPSchedule:
+    "`schedule` (a name or a `Schedule`) if it is a VP/DDPM schedule; else a one-line error: `what` is a DDPM step index."
+    schedule = get_schedule(schedule)
+    if not isinstance(schedule, VPSchedule):
+        raise ValueError(f"{what} is a DDPM step index on the 1000-step scale and needs a VP schedule, got {schedule.name!r}")
+    return schedule

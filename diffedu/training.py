@@ -17,22 +17,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
-from .core import get_device, load_checkpoint, progress, save_checkpoint
+from .core import get_device, load_checkpoint, noise_like, progress, save_checkpoint
 from .denoisers import eps_prediction, expand_sigma
 from .schedules import ddpm_alpha_bar, ddpm_sigmas
 
 # %% auto #0
-__all__ = ['LOSSES', 'edm_loss', 'ddpm_loss', 'ema_warmup_decay', 'EMA', 'TrainState', 'step_generator', 'train']
+__all__ = ['LOSSES', 'edm_sigma', 'edm_weight', 'edm_loss', 'ddpm_loss', 'ema_warmup_decay', 'EMA', 'FitState', 'fit',
+           'TrainState', 'step_generator', 'train']
 
 # %% ../nbs/06_training.ipynb #357cd6ba
-def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    "Standard normal draws of `shape` from `generator` (on its device), moved to `like`'s device and dtype."
-    gdev = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, device=gdev).to(device=like.device, dtype=like.dtype)
-
-
 def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return per_sample.mean()
@@ -41,14 +36,24 @@ def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"unknown reduction {reduction!r}: use mean or none")
 
 
+def edm_sigma(n: int, like: torch.Tensor, generator: torch.Generator | None = None, P_mean: float = -1.2,
+              P_std: float = 1.2) -> torch.Tensor:
+    "`n` training noise levels with ln σ ~ N(P_mean, P_std²) (EDM), on `like`'s device and dtype."
+    return (noise_like(like.new_empty(n), generator) * P_std + P_mean).exp()
+
+
+def edm_weight(sigma: torch.Tensor, sigma_data: float = 0.5) -> torch.Tensor:
+    "EDM's loss weight λ(σ) = (σ² + σ_data²)/(σ·σ_data)² = 1/c_out(σ)²."
+    return (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+
+
 def edm_loss(denoiser, x0: torch.Tensor, generator: torch.Generator | None = None, P_mean: float = -1.2,
              P_std: float = 1.2, sigma_data: float = 0.5, reduction: str = "mean") -> torch.Tensor:
     "EDM denoising score matching: mean of λ(σ)·‖D(x0 + σn, σ) − x0‖²/d with ln σ ~ N(P_mean, P_std²)."
-    sigma = (_randn((x0.shape[0],), x0, generator) * P_std + P_mean).exp()
-    noise = _randn(x0.shape, x0, generator)
-    weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+    sigma = edm_sigma(x0.shape[0], x0, generator, P_mean, P_std)
+    noise = noise_like(x0, generator)
     x0_hat = denoiser(x0 + expand_sigma(sigma, x0) * noise, sigma)
-    per_sample = weight * (x0_hat - x0).pow(2).flatten(1).mean(1)
+    per_sample = edm_weight(sigma, sigma_data) * (x0_hat - x0).pow(2).flatten(1).mean(1)
     return _reduce(per_sample, reduction)
 
 # %% ../nbs/06_training.ipynb #1efd1379
@@ -59,7 +64,7 @@ def ddpm_loss(denoiser, x0: torch.Tensor, alpha_bar: torch.Tensor | None = None,
     gdev = generator.device if generator is not None else x0.device
     t = torch.randint(0, alpha_bar.shape[0], (x0.shape[0],), generator=generator, device=gdev)
     sigma = ddpm_sigmas(alpha_bar.to(t.device))[t].to(device=x0.device, dtype=x0.dtype)
-    noise = _randn(x0.shape, x0, generator)
+    noise = noise_like(x0, generator)
     x = x0 + expand_sigma(sigma, x0) * noise
     per_sample = (eps_prediction(denoiser, x, sigma) - noise).pow(2).flatten(1).mean(1)
     return _reduce(per_sample, reduction)
@@ -71,7 +76,8 @@ def ema_warmup_decay(decay: float, num_averaged: int) -> float:
 
 
 class EMA(AveragedModel):
-    "Exponential moving average of `model`'s weights (and buffers), decay warmed up: `ema.update_parameters(model)` after each step."
+    """Exponential moving average of `model`'s weights and floating-point buffers, decay warmed up; integer buffers
+    (BatchNorm's `num_batches_tracked`) are copied. Call `ema.update_parameters(model)` after each step."""
 
     def __init__(self, model: nn.Module, decay: float = 0.999, warmup: bool = True):
         if not 0.0 <= decay < 1.0:
@@ -79,26 +85,125 @@ class EMA(AveragedModel):
 
         def update(averaged: list, current: list, num_averaged) -> None:
             beta = ema_warmup_decay(decay, int(num_averaged)) if warmup else decay
-            for avg, cur in zip(averaged, current):
-                avg.lerp_(cur, 1 - beta)
+            for avg, cur in zip(averaged, current):  # torch groups the tensors by dtype: one group is all ints or all floats
+                avg.lerp_(cur, 1 - beta) if avg.is_floating_point() or avg.is_complex() else avg.copy_(cur)
 
         super().__init__(model, multi_avg_fn=update, use_buffers=True)
         self.decay, self.warmup = decay, warmup
+
+# %% ../nbs/06_training.ipynb #77441e28
+@dataclass
+class FitState:
+    "What `fit` yields after each optimiser step."
+    step: int  # optimiser steps completed (1 after the first)
+    steps: int  # total steps of this run
+    loss: float  # this step's loss (averaged over ranks under DDP)
+    lr: float  # learning rate used by this step
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+def _distributed() -> tuple[bool, int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return True, dist.get_rank(), dist.get_world_size()
+    return False, 0, 1
+
+
+def _fields(data) -> dict:
+    "The tensors of `data` (a tensor, a tuple or a dict of tensors) by key, each checked to be a non-empty batch of samples."
+    named = {None: data} if isinstance(data, torch.Tensor) else dict(enumerate(data)) if isinstance(data, (tuple, list)) \
+        else dict(data) if isinstance(data, dict) else None
+    if not named or any(not isinstance(v, torch.Tensor) or v.ndim == 0 or len(v) == 0 for v in named.values()):
+        raise TypeError("data must be a non-empty tensor of samples (N, ...), or a tuple or dict of such tensors")
+    return named
+
+
+def _batch_sizes(fields: dict, batch_size) -> dict | int:
+    "An int shared by all fields (which must then have one length), or a dict with one batch size per field."
+    sizes = batch_size.values() if isinstance(batch_size, dict) else [batch_size]
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"batch sizes must be ints ≥ 1, got {batch_size!r}")
+    if isinstance(batch_size, dict):
+        if set(batch_size) != set(fields):
+            raise ValueError(f"batch_size has fields {sorted(batch_size)}; data has {sorted(fields)}")
+    elif len({len(v) for v in fields.values()}) > 1:
+        raise ValueError(f"data fields have lengths {[len(v) for v in fields.values()]}: give a batch size per field")
+    return batch_size
+
+
+def _draw_batch(data, fields: dict, sizes, generator, device):
+    "A random batch (with replacement) in the form of `data`, on `device`: one index for all fields, or one per field."
+    where = generator.device if generator is not None else "cpu"
+    draw = lambda n, size: torch.randint(0, n, (size,), generator=generator, device=where)
+    shared = None if isinstance(sizes, dict) else draw(len(next(iter(fields.values()))), sizes)
+    picked = {}
+    for key, field in fields.items():
+        index = shared if shared is not None else draw(len(field), sizes[key])
+        picked[key] = field[index.to(field.device)].to(device)
+    if isinstance(data, torch.Tensor):
+        return picked[None]
+    return tuple(picked.values()) if isinstance(data, (tuple, list)) else picked
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def fit(model: nn.Module, loss_fn: Callable, data, steps: int, batch_size: int | dict = 256, lr: float = 1e-3,
+        optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | Callable | None = None,
+        device=None, warmup: int = 0, grad_clip: float | None = None, start_step: int = 0, desc: str = "fit"):
+    """Optimise `model` for `steps` steps of `loss_fn(model, batch, generator=g)` on random batches of `data`: a generator
+    yielding a `FitState` after each step. `model` is in train mode while it runs and in eval mode after."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int ≥ 0, got {steps!r}")
+    fields = _fields(data)
+    sizes = _batch_sizes(fields, batch_size)
+    device = _model_device(model) if device is None else get_device(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
+    scheduler = None
+    if warmup:  # lr × min(1, (step + 1)/warmup) for the 0-based step, resumable at `start_step`
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup), last_epoch=start_step - 1)
+    distributed, rank, world = _distributed()
+    bar = progress(total=steps, initial=start_step, desc=desc, **({"disable": True} if rank else {}))
+    model.train()
+    try:
+        for step in range(start_step, steps):
+            g = generator(step) if callable(generator) else generator
+            batch = _draw_batch(data, fields, sizes, g, device)
+            step_lr = optimizer.param_groups[0]["lr"]
+            loss = loss_fn(model, batch, generator=g)
+            reported = loss.detach().clone()
+            if distributed:
+                dist.all_reduce(reported)
+                reported /= world
+            value = reported.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{desc}: loss became {value} at step {step + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            bar.update(1)
+            if (step + 1) % 10 == 0 or step + 1 == steps:
+                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+            yield FitState(step + 1, steps, value, step_lr, model, optimizer)
+    finally:
+        bar.close()
+        model.eval()
 
 # %% ../nbs/06_training.ipynb #4337dc12
 LOSSES = {"edm": edm_loss, "ddpm": ddpm_loss}
 
 
 @dataclass
-class TrainState:
-    "What `train` yields after each optimiser step."
-    step: int  # optimiser steps completed (1 after the first)
-    steps: int  # total steps of this run
-    loss: float  # this step's loss (averaged over ranks under DDP)
-    lr: float  # learning rate used by this step
-    model: nn.Module  # the denoiser being trained (not the DDP wrapper)
-    ema: EMA  # its EMA; `state.ema` is a denoiser too
-    optimizer: torch.optim.Optimizer
+class TrainState(FitState):
+    "What `train` yields after each optimiser step: `fit`'s state (`model` is the denoiser, not the DDP wrapper) and more."
+    ema: EMA  # the model's EMA; `state.ema` is a denoiser too
     start_step: int  # the step this call started or resumed from
     rank: int = 0
     world_size: int = 1
@@ -108,12 +213,6 @@ def step_generator(base_seed: int, step: int, rank: int = 0) -> torch.Generator:
     "A CPU generator whose stream depends only on (`base_seed`, `step`, `rank`)."
     seed = np.random.SeedSequence([base_seed, step, rank]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(seed[0]) << 32 | int(seed[1]))
-
-
-def _distributed() -> tuple[bool, int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return True, dist.get_rank(), dist.get_world_size()
-    return False, 0, 1
 
 
 def _train_device(device, distributed: bool) -> torch.device:
@@ -133,16 +232,15 @@ def _loss_function(loss, loss_kwargs) -> Callable:
     return partial(LOSSES[loss], **loss_kwargs)
 
 # %% ../nbs/06_training.ipynb #932c2c89
-def train(denoiser: nn.Module, data: torch.Tensor, steps: int, batch_size: int = 256, lr: float = 1e-3,
+def train(denoiser: nn.Module, data, steps: int, batch_size: int = 256, lr: float = 1e-3,
           loss: str | Callable = "edm", ema_decay: float = 0.999, device="auto", checkpoint: str | Path | None = None,
           checkpoint_every: int = 1000, generator: torch.Generator | None = None, loss_kwargs: dict | None = None,
           warmup: int = 0, grad_clip: float | None = None, desc: str = "train"):
-    """Train `denoiser` on `data` (N, ...) with Adam for `steps` steps: a generator yielding a `TrainState` after each.
-    Resumes from `checkpoint` when that file exists and writes it every `checkpoint_every` steps and at the end;
-    raises `FloatingPointError` naming the step when the loss is not finite; uses DDP when torch.distributed is initialised."""
-    if not isinstance(data, torch.Tensor) or data.ndim < 2 or len(data) == 0:
-        raise TypeError("data must be a non-empty tensor of samples (N, ...)")
-    if not isinstance(steps, int) or steps < 0:
+    """Train `denoiser` on `data` (a tensor (N, ...), or a tuple or dict of them) with `fit` and Adam for `steps` steps:
+    a generator yielding a `TrainState` after each. Keeps an EMA; resumes from `checkpoint` when that file exists and
+    writes it every `checkpoint_every` steps and at the end; uses DDP when torch.distributed is initialised."""
+    _fields(data)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int ≥ 0, got {steps!r}")
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be ≥ 1, got {checkpoint_every}")
@@ -170,43 +268,18 @@ def train(denoiser: nn.Module, data: torch.Tensor, steps: int, batch_size: int =
         start, base_seed = int(state["step"]), int(state["rng"]["base_seed"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
     model = DistributedDataParallel(denoiser, device_ids=[dev.index] if dev.type == "cuda" else None) if distributed else denoiser
-    denoiser.train()
-    local_batch = batch_size // world
-    bar = progress(total=steps, initial=start, desc=desc, **({"disable": True} if rank else {}))
-    try:
-        for step in range(start, steps):
-            g = step_generator(base_seed, step, rank)
-            index = torch.randint(0, len(data), (local_batch,), generator=g)
-            x0 = data[index.to(data.device)].to(dev)
-            step_lr = lr * min(1.0, (step + 1) / warmup) if warmup else lr
-            for group in optimizer.param_groups:
-                group["lr"] = step_lr
-            loss_value = loss_fn(model, x0, generator=g)
-            optimizer.zero_grad(set_to_none=True)
-            loss_value.backward()
-            reported = loss_value.detach().clone()
+    for fitted in fit(model, loss_fn, data, steps, batch_size // world, optimizer=optimizer, device=dev, warmup=warmup,
+                      generator=lambda step: step_generator(base_seed, step, rank), grad_clip=grad_clip,
+                      start_step=start, desc=desc):
+        ema.update_parameters(denoiser)
+        done = fitted.step
+        if path is not None and (done % checkpoint_every == 0 or done == steps):
+            if rank == 0:
+                save_checkpoint(dict(step=done, steps=steps, loss=fitted.loss, model=denoiser.state_dict(),
+                                     ema=ema.state_dict(), optimizer=optimizer.state_dict(),
+                                     rng=dict(base_seed=base_seed, torch=torch.get_rng_state()),
+                                     world_size=world, loss_name=loss if isinstance(loss, str) else "custom"), path)
             if distributed:
-                dist.all_reduce(reported)
-                reported /= world
-            value = reported.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"loss became {value} at step {step + 1}")
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(denoiser.parameters(), grad_clip)
-            optimizer.step()
-            ema.update_parameters(denoiser)
-            done = step + 1
-            if path is not None and (done % checkpoint_every == 0 or done == steps):
-                if rank == 0:
-                    save_checkpoint(dict(step=done, steps=steps, loss=value, model=denoiser.state_dict(),
-                                         ema=ema.state_dict(), optimizer=optimizer.state_dict(),
-                                         rng=dict(base_seed=base_seed, torch=torch.get_rng_state()),
-                                         world_size=world, loss_name=loss if isinstance(loss, str) else "custom"), path)
-                if distributed:
-                    dist.barrier()
-            bar.update(1)
-            if done % 10 == 0 or done == steps:
-                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
-            yield TrainState(done, steps, value, step_lr, denoiser, ema, optimizer, start, rank, world)
-    finally:
-        bar.close()
+                dist.barrier()
+        yield TrainState(done, steps, fitted.loss, fitted.lr, denoiser, optimizer, ema=ema, start_step=start, rank=rank,
+                         world_size=world)

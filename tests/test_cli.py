@@ -80,7 +80,10 @@ def test_every_course_notebook_has_a_valid_full_preset():
     notebooks = course_notebooks(ROOT / "nbs")
     assert {"00_core", "01_data", "90_runs"} <= set(notebooks)
     plan = plan_run(list(notebooks), preset="full", device="cpu", folder=ROOT / "nbs")
+    # `plan_run` sets `preset` itself: the full preset files must also set parameters of their own (90_runs has none)
     assert all(values["preset"] == "full" for values in plan.values())
+    thin = [nb.stem for nb, values in plan.items() if nb.stem != "90_runs" and len(set(values) - {"preset", "device"}) == 0]
+    assert not thin, f"full presets that change nothing: {thin}"
 
 
 def test_real_papermill_run_with_overrides(tmp_path, diffedu_env):

