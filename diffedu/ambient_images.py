@@ -5,13 +5,9 @@
 # %% ../nbs/16_ambient_images.ipynb #bdfa3871
 from __future__ import annotations
 
-import math
-from typing import Callable
-
 import numpy as np
 import torch
 
-from .core import progress
 from .corruptions import gaussian_blur, jpeg
 
 # %% auto #0
@@ -68,7 +64,7 @@ def context_needed(errors: np.ndarray, crop_sizes, tolerance: float = 0.1) -> li
 
 def linear_context_error(images: torch.Tensor, crop_size: int, sigma: float, patch: int = 2) -> float:
     """Exact per-pixel MSE on the centre `patch`×`patch` pixels of the best *linear* denoiser that sees only the centred
-    `crop_size` window: tr(Σ_PP − Σ_PC (Σ_CC + σ²I)⁻¹ Σ_CP)/|P|, with the mean and covariance of `images`."""
+    `crop_size` window: tr(Σ_PP − Σ_PC (Σ_CC + σ²I)⁻¹ Σ_CP) divided by the number of pixels in P, with the mean and covariance of `images`."""
     x = images.flatten(1).double()
     cov = torch.cov(x.T)
     index = torch.arange(x.shape[1]).reshape(1, *images.shape[1:])

@@ -76,11 +76,7 @@ class KnownBug(Exception):
 
 
 # notebook → (pattern of the run's error, reason): real bugs the full preset meets on the CPU; remove when fixed
-KNOWN_BUGS = {
-    "10_jacobian": (r"ZeroDivisionError: float division by zero",
-                    "top_share() squares singular values before normalising: the exact denoiser's Jacobian of a test "
-                    "image whose posterior sits on one training image has norm ~1e-300, its squares underflow to 0/0"),
-}
+KNOWN_BUGS: dict[str, tuple[str, str]] = {}  # 10_jacobian's top_share 0/0 underflow was one; fixed
 
 
 def full_notebooks():
