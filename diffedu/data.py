@@ -25,7 +25,8 @@ from .core import project_dir
 __all__ = ['TOY2D', 'SYSTEM_DIRS', 'SPLITS', 'MNIST_JSON_SHA256', 'MNIST_HELP', 'MNIST_FILES', 'FASHION_MNIST_SHA256',
            'FASHION_MNIST_HELP', 'IMAGE_DATASETS', 'toy2d', 'DatasetNotFoundError', 'DatasetChecksumError', 'data_dir',
            'search_dirs', 'network_allowed', 'sha256_file', 'verify_file', 'ImageData', 'to_model_range',
-           'from_model_range', 'load_digits_data', 'load_mnist_json', 'load_mnist', 'load_fashion_mnist', 'load_images']
+           'from_model_range', 'load_digits_data', 'load_mnist_json', 'load_mnist', 'load_fashion_mnist', 'load_images',
+           'image_subset']
 
 # %% ../nbs/01_data.ipynb #f32be315
 TOY2D = ("moons", "swiss_roll", "8gaussians", "checkerboard")
@@ -302,3 +303,13 @@ def load_images(name: str, split: str = "train", **kwargs) -> ImageData:
     if name not in IMAGE_DATASETS:
         raise ValueError(f"unknown image dataset {name!r}: use one of {', '.join(IMAGE_DATASETS)}")
     return IMAGE_DATASETS[name](split, **kwargs)
+
+
+def image_subset(data: ImageData, max_images: int, seed: int = 0) -> ImageData:
+    "At most `max_images` of `data`, drawn at random without replacement and kept in their order (0: all of them)."
+    if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 0:
+        raise ValueError(f"max_images must be an int ≥ 0 (0: all), got {max_images!r}")
+    if max_images == 0 or max_images >= len(data.x):
+        return data
+    keep = torch.randperm(len(data.x), generator=torch.Generator().manual_seed(seed))[:max_images].sort().values
+    return data._replace(x=data.x[keep], y=data.y[keep])

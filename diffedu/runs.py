@@ -10,6 +10,7 @@ import ast
 import datetime as dt
 import html
 import json
+import os
 import re
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .core import DEVICES, METRICS_FILE, PRESETS, atomic_write_text, project_dir, rows_markdown, using_run_dir
+from .core import CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, atomic_write_text, project_dir, rows_markdown, using_run_dir
 
 # %% auto #0
 __all__ = ['UsageError', 'nbs_dir', 'has_parameters_cell', 'course_notebooks', 'resolve_notebooks', 'notebook_parameters',
@@ -209,7 +210,8 @@ def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False,
                  command: str = "") -> dict:
     "Execute every planned notebook into `run_dir`; returns the run summary (also in run.json)."
     import papermill
-    summary = dict(command=command, started=dt.datetime.now().isoformat(timespec="seconds"), notebooks={})
+    summary = dict(command=command, started=dt.datetime.now().isoformat(timespec="seconds"), notebooks={},
+                   checks=os.environ.get(CHECKS_ENV, "raise"))  # "record": a smoke run, failing checks did not stop it
     for name, values in [(nb.stem, v) for nb, v in plan.items()]:
         summary["notebooks"][name] = dict(status="pending", parameters=values)
     summary.update(preset=next(iter(plan.values()))["preset"], device=next(iter(plan.values()))["device"])
@@ -269,7 +271,8 @@ def report_markdown(run_dir: Path) -> str:
     summary, rows, n = _load_run(run_dir)
     lines = [f"# diffedu run {run_dir.name}", "",
              f"preset **{summary['preset']}**, device **{summary['device']}**, started {summary['started']}"
-             + (f", finished {summary['finished']}" if summary.get("finished") else " (unfinished)"), "",
+             + (f", finished {summary['finished']}" if summary.get("finished") else " (unfinished)")
+             + (" — **smoke run: failing checks were recorded, not raised**" if summary.get("checks") == "record" else ""), "",
              f"{n['ok']}/{n['notebooks']} notebooks ran, {n['checks_passed']}/{n['checks']} checks passed, "
              f"{n['metrics']} metrics recorded.", "", "## Notebooks", "",
              "| notebook | status | seconds | error |", "|---|---|---|---|"]
@@ -308,7 +311,8 @@ def report_html(run_dir: Path) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>diffedu run {esc(run_dir.name)}</title>"
             f"<style>{style}</style></head><body><h1>diffedu run {esc(run_dir.name)}</h1>"
             f"<p>preset <b>{esc(summary['preset'])}</b>, device <b>{esc(summary['device'])}</b>, started {esc(summary['started'])}"
-            f"{', finished ' + esc(summary['finished']) if summary.get('finished') else ' (unfinished)'}</p>"
+            f"{', finished ' + esc(summary['finished']) if summary.get('finished') else ' (unfinished)'}"
+            f"{' — <b>smoke run: failing checks were recorded, not raised</b>' if summary.get('checks') == 'record' else ''}</p>"
             f"<p>{n['ok']}/{n['notebooks']} notebooks ran, {n['checks_passed']}/{n['checks']} checks passed, {n['metrics']} metrics recorded.</p>"
             f"<h2>Notebooks</h2>{_html_table(['notebook', 'status', 'seconds', 'error'], nb_rows)}"
             f"<h2>Results</h2>{_html_table(['notebook', 'name', 'value', 'units', 'condition', 'result', 'paper', 'note'], result_rows)}"
