@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -17,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_tqdm
 
 # %% auto #0
-__all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'get_device', 'seed_everything', 'noise_like',
-           'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir', 'atomic_write_text', 'record', 'check',
-           'recorded', 'save_figure', 'progress', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops',
-           'rows_markdown', 'show_recorded']
+__all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'PROGRESS_FILE_ENV', 'get_device',
+           'seed_everything', 'noise_like', 'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir',
+           'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'FileProgress',
+           'progress', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown', 'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -111,6 +113,13 @@ def project_dir(name: str, env: str) -> Path:
     return beside if beside.is_dir() else Path.cwd() / name
 
 
+def default_file_mode() -> int:
+    "The permissions `open()` gives a new file under the current umask (0644 under the usual umask 022)."
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
     path = Path(path)
@@ -119,6 +128,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; a report is as readable as a figure beside it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -199,8 +209,32 @@ def save_figure(fig, name: str, dpi: int = 120) -> Path | None:
     return path
 
 # %% ../nbs/00_core.ipynb #263af24a
+PROGRESS_FILE_ENV = "DIFFEDU_PROGRESS_FILE"
+
+
+class FileProgress(text_tqdm):
+    "A tqdm bar that writes its latest line to a JSON file (for the runner to show) and nothing to the notebook."
+
+    def __init__(self, iterable=None, *, status_file: str | Path, **kwargs):
+        self.status_file = Path(status_file)
+        kwargs.update(file=io.StringIO(), mininterval=max(kwargs.get("mininterval", 0.0), 1.0))
+        super().__init__(iterable, **kwargs)
+
+    def display(self, msg=None, pos=None):
+        state = dict(line=str(self), desc=self.desc, n=self.n, total=self.total, updated=time.time())
+        try:
+            atomic_write_text(self.status_file, json.dumps(state))
+        except OSError:  # a sign of life is never worth failing the notebook for
+            pass
+        return True
+
+
 def progress(iterable=None, **kwargs):
-    "A `tqdm.auto` progress bar, silenced when the environment sets `DIFFEDU_PROGRESS=0`."
+    """A `tqdm.auto` progress bar, silenced when the environment sets `DIFFEDU_PROGRESS=0`; in a batch run
+    (`$DIFFEDU_PROGRESS_FILE` set) a `FileProgress` instead."""
+    status_file = os.environ.get(PROGRESS_FILE_ENV)
+    if status_file and not kwargs.get("disable"):
+        return FileProgress(iterable, status_file=status_file, **kwargs)
     kwargs.setdefault("disable", os.environ.get("DIFFEDU_PROGRESS", "1") == "0")
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
