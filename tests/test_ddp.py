@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import BIN, ROOT
+from diffedu.core import load_checkpoint
 
 SCRIPT = textwrap.dedent('''
     import sys
@@ -104,7 +105,7 @@ def test_train_under_torchrun_two_ranks_identical_weights(tmp_path):
     assert not torch.equal(r0["batches"], r1["batches"])
     assert r0["losses"] == r1["losses"] and len(r0["losses"]) == 6
     # only rank 0 wrote the checkpoint; it holds the final weights
-    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    ckpt = load_checkpoint(tmp_path / "ckpt.pt")
     assert ckpt["step"] == 6 and ckpt["world_size"] == 2
     assert all(torch.equal(ckpt["model"][k], r0["weights"][k]) for k in r0["weights"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "ddp_train.py", "rank0.pt", "rank1.pt"]

@@ -1,8 +1,10 @@
 "Dataset loaders: search order, checksums, clear errors offline, and the download fallback."
 import gzip
+import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,6 +87,85 @@ def test_download_fallback_used_only_when_network_allowed(isolated, monkeypatch)
     monkeypatch.setattr(data, "network_allowed", lambda url, timeout=2.0: True)
     test = load_fashion_mnist("test")
     assert len(calls) == 1 and test.x.shape == (10000, 1, 28, 28)
+
+
+@needs_fmnist
+def test_stale_copy_in_data_raw_is_verified_and_named(isolated):
+    "A damaged file left in data/FashionMNIST/raw is what would be read: refused though the Debian files verify."
+    raw = isolated / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    stale = raw / "t10k-labels-idx1-ubyte"
+    labels = bytearray(gzip.decompress((DEBIAN_FMNIST / f"{stale.name}.gz").read_bytes()))
+    labels[-1] = (labels[-1] + 1) % 10  # one wrong label, headers intact
+    stale.write_bytes(bytes(labels))
+    with pytest.raises(DatasetChecksumError) as info:
+        load_fashion_mnist("test", root=DEBIAN_FMNIST)
+    message = str(info.value)
+    assert message.startswith(f"{stale}: ") and "\n" not in message
+    assert FASHION_MNIST_SHA256[stale.name] in message and hashlib.sha256(labels).hexdigest() in message
+    stale.unlink()
+    test = load_fashion_mnist("test", root=DEBIAN_FMNIST)
+    assert torch.bincount(test.y).tolist() == [1000] * 10
+    assert str(raw) in test.source and f"copied from {DEBIAN_FMNIST}" in test.source  # the files read, and their origin
+
+
+def idx_bytes(array) -> bytes:
+    "An IDX file: magic 0, 0, 8 (unsigned bytes), the number of dimensions, big-endian sizes, then the bytes."
+    a = np.asarray(array, dtype=np.uint8)
+    return bytes([0, 0, 8, a.ndim]) + b"".join(n.to_bytes(4, "big") for n in a.shape) + a.tobytes()
+
+
+def fake_mnist(zero_images: bool = False) -> dict:
+    "Tiny MNIST-layout IDX files (6 train, 4 test images); all-zero images keep valid headers."
+    files = {}
+    for prefix, n in (("train", 6), ("t10k", 4)):
+        pixels = np.zeros((n, 28, 28)) if zero_images else np.arange(n * 784).reshape(n, 28, 28) % 251 + 1
+        files[f"{prefix}-images-idx3-ubyte"] = idx_bytes(pixels)
+        files[f"{prefix}-labels-idx1-ubyte"] = idx_bytes(np.arange(n) % 10)
+    return files
+
+
+def test_plain_mnist_files_without_a_published_digest_are_refused(isolated):
+    "Plain IDX files with valid headers and all-zero images: nothing vouches for them, so they are not loaded."
+    mine = isolated / "mine"
+    mine.mkdir()
+    for name, content in fake_mnist(zero_images=True).items():
+        (mine / name).write_bytes(content)
+    with pytest.raises(DatasetChecksumError) as info:
+        load_mnist("train", root=mine)
+    assert str(info.value).startswith(f"{mine / 'train-images-idx3-ubyte'}: ") and "\n" not in str(info.value)
+
+
+def test_plain_mnist_files_are_verified_against_their_published_gz(isolated, monkeypatch):
+    "torchvision publishes MD5s of the .gz files only: a plain file must hold exactly its verified .gz's content."
+    from torchvision.datasets import MNIST
+
+    good, zeroed = fake_mnist(), fake_mnist(zero_images=True)
+    mine = isolated / "mine"
+    mine.mkdir()
+    published = []
+    for name, content in good.items():
+        gz = gzip.compress(content, mtime=0)
+        (mine / f"{name}.gz").write_bytes(gz)
+        published.append((f"{name}.gz", hashlib.md5(gz).hexdigest()))
+    monkeypatch.setattr(MNIST, "resources", published)  # the fake .gz files play the published ones
+    plain = mine / "train-images-idx3-ubyte"
+    plain.write_bytes(zeroed[plain.name])  # valid header, all-zero images, beside the good .gz
+    with pytest.raises(DatasetChecksumError) as info:
+        load_mnist("train", root=mine)
+    message = str(info.value)
+    assert message.startswith(f"{plain}: ") and "\n" not in message
+    assert hashlib.sha256(good[plain.name]).hexdigest() in message and hashlib.sha256(zeroed[plain.name]).hexdigest() in message
+    plain.unlink()
+    train = load_mnist("train", root=mine)
+    assert torch.equal(train.x.mul(255).round().byte().flatten(), torch.from_numpy(np.frombuffer(good[plain.name], np.uint8)[16:].copy()))
+    raw = isolated / "data" / "MNIST" / "raw"
+    assert str(raw) in train.source and f"copied from {mine}" in train.source
+    assert torch.equal(load_mnist("train").x, train.x)  # next time the verified copy in data/MNIST/raw is read
+    (raw / plain.name).write_bytes(zeroed[plain.name])  # ...and checked each time it is read
+    with pytest.raises(DatasetChecksumError, match="does not match") as info:
+        load_mnist("train")
+    assert str(info.value).startswith(f"{raw / plain.name}: ")
 
 
 def test_mnist_npm_subset_exact_bytes_and_split():
