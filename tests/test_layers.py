@@ -8,7 +8,7 @@ from conftest import ROOT
 
 # layer of every module of the library, bottom up; a new module must be placed here before it can land
 LAYERS = {
-    "infrastructure": {"core", "data", "runs"},
+    "infrastructure": {"core", "data", "runs", "__main__"},  # __main__: `python -m diffedu`, the runs command
     "core": {"schedules", "denoisers", "nets", "training", "sampling", "jacobian"},
     "evaluation": {"metrics", "corruptions"},
     "papers": {"diffaug", "robustness", "ambient", "ambient_images"},
