@@ -27,8 +27,8 @@ from tqdm.std import tqdm as text_tqdm
 __all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'PROGRESS_FILE_ENV', 'get_device',
            'seed_everything', 'noise_like', 'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir',
            'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'FileProgress',
-           'progress', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown',
-           'show_recorded']
+           'progress', 'CheckpointError', 'process_alive', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops',
+           'rows_markdown', 'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -253,7 +253,7 @@ _CHECKPOINT_HEADER = re.compile(rb"sha256=([0-9a-f]{64}) bytes=([0-9]{1,15})\n")
 _CHECKPOINT_TMP = ".ckpt-tmp"  # a save's temporary file: .<name>.<writer pid>.<random>.ckpt-tmp
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     "Whether process `pid` exists on this machine (assumed so where that cannot be asked safely)."
     if pid == os.getpid() or os.name != "posix":
         return True
@@ -270,7 +270,7 @@ def _remove_stray_temps(folder: Path) -> None:
     "Remove the temporary files that killed checkpoint saves left in `folder` (those whose writer is gone)."
     for tmp in folder.glob(f".*{_CHECKPOINT_TMP}"):
         owner = re.fullmatch(rf"\..+\.([0-9]+)\.\w+{re.escape(_CHECKPOINT_TMP)}", tmp.name)
-        if owner and not _process_alive(int(owner[1])):
+        if owner and not process_alive(int(owner[1])):
             tmp.unlink(missing_ok=True)
 
 

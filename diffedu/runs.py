@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from .core import (CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, PROGRESS_FILE_ENV, atomic_write_text, project_dir,
-                          rows_markdown, using_run_dir)
+from .core import (CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, PROGRESS_FILE_ENV, atomic_write_text, process_alive,
+                          project_dir, rows_markdown, using_run_dir)
 
 # %% auto #0
 __all__ = ['UsageError', 'shorten', 'nbs_dir', 'has_parameters_cell', 'course_notebooks', 'resolve_notebooks', 'parse_constraint',
@@ -461,16 +461,6 @@ def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False,
     return summary
 
 
-def _pid_alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError, TypeError):
-        return True
-    return True
-
-
 def run_state(summary: dict) -> str:
     """`finished`, `interrupted` (Ctrl-C, or the process that ran it is gone: SIGKILL, a crash, a reboot),
     or `running` (its process is alive on this machine; `unfinished` when that cannot be told)."""
@@ -478,9 +468,9 @@ def run_state(summary: dict) -> str:
         return "finished"
     if summary.get("interrupted"):
         return "interrupted"
-    if summary.get("host") != socket.gethostname() or "pid" not in summary:
+    if summary.get("host") != socket.gethostname() or not isinstance(summary.get("pid"), int):
         return "unfinished"
-    return "running" if _pid_alive(summary["pid"]) else "interrupted"
+    return "running" if process_alive(summary["pid"]) else "interrupted"
 
 
 def notebook_statuses(summary: dict) -> dict[str, str]:
