@@ -428,10 +428,9 @@ def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False,
             if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
                 entry["status"] = "skipped"
                 continue
-            running = nb
+            running, start = nb, time.perf_counter()  # set together: an interrupt at any point below has both
             entry.update(status="running", started=_now())
             save()
-            start = time.perf_counter()
             try:
                 with using_run_dir((run_dir / nb.stem).resolve()), \
                         _progress_relay(run_dir / nb.stem / ".progress.json", entry, save, progress, nb.stem):
