@@ -18,10 +18,12 @@ test: setup  ## the whole suite: library/notebook sync, nbdev_clean, unused impo
 
 setup: $(STAMP) $(DATA_STAMP) system-deps
 
-$(STAMP): settings.ini constraints.txt setup.py
+$(STAMP): settings.ini constraints.txt setup.py Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@# torchattacks (the reference attacks of 09_attacks) pins requests~=2.25.1, its only conflict: install it alone
+	$(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (diffedu)" >/dev/null
 	@touch $@
 

@@ -43,6 +43,9 @@ SHRINK = {
     "08_corruptions": {"n_monotone": 64, "n_ood": 20000, "n_eval": 200, "clf_steps": 200},
     # 128 points per σ; toy MLP 20000 steps; U-Net 20000 steps × 256;
     # 8 images: each 784×784 U-Net Jacobian takes ~12 s here, at 4 σ, computed twice (cells of the SVD and symmetry)
+    # classifiers 3000 steps × 256 with PGD-10 inside; 1000 attacked images under PGD-20 and AutoAttack (APGD 100 steps, Square 5000)
+    "09_attacks": {"clf_steps": 20, "clf_batch": 32, "train_pgd_steps": 2, "eval_pgd_steps": 3, "apgd_steps": 3, "square_queries": 20, "n_eval": 24,
+                   "max_images": 300},
     "10_jacobian": {"n_points": 32, "toy_steps": 300, "image_steps": 20, "image_batch": 8, "n_jacobian_images": 1},
     "11_diffaug": {"n_reference": 2000, "steps": 400},               # exact-denoiser points 200000, 10000 steps
     # 1-D grid 2000 cells; KDE grid n ≤ 30000 × 7 σ × 40 repeats; classifiers 10000 steps; toy 2-D diffusion models
