@@ -46,6 +46,9 @@ SHRINK = {
     # classifiers 3000 steps × 256 with PGD-10 inside; 1000 attacked images under PGD-20 and AutoAttack (APGD 100 steps, Square 5000)
     "09_attacks": {"clf_steps": 20, "clf_batch": 32, "train_pgd_steps": 2, "eval_pgd_steps": 3, "apgd_steps": 3, "square_queries": 20, "n_eval": 24,
                    "max_images": 300},
+    # U-Net 6000 steps × 256, classifiers 3000 × 256; 100 images × 3 σ × 3 base classifiers × (100 + 10000) noise draws
+    "09_certify": {"score_steps": 5, "score_batch": 8, "clf_steps": 10, "clf_batch": 32, "radii": [0.0, 0.5],
+                   "n_certify": 2, "n0": 10, "n_samples": 50, "n_linear": 50, "batch_size": 50, "max_images": 300},
     "10_jacobian": {"n_points": 32, "toy_steps": 300, "image_steps": 20, "image_batch": 8, "n_jacobian_images": 1},
     "11_diffaug": {"n_reference": 2000, "steps": 400},               # exact-denoiser points 200000, 10000 steps
     # 1-D grid 2000 cells; KDE grid n ≤ 30000 × 7 σ × 40 repeats; classifiers 10000 steps; toy 2-D diffusion models
