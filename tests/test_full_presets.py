@@ -55,6 +55,11 @@ SHRINK = {
     # 20000 steps; 20000 samples. toy_total stays 2000 (200 clean points).
     "15_ambient": {"grid_size": 1000, "kde_ns": [100, 1000], "kde_sigmas": [0.05, 0.5],
                    "kde_repeats": 3, "clf_steps": 200, "toy_steps": 100, "n_samples": 1000},
+    # exact-OT samples 1500 per class, MLP 3000 steps, grid 600², 11 ε × 4 pairs × 600 steps × batch 1024 on 20000 points,
+    # 100000 fresh points per distribution; A.5 30 proxies × 10000 points per class, 2000 steps
+    "17_proxy_theory": {"n_per_class": 300, "mlp_steps": 300, "bd_steps": 30, "grid_res": 200, "arc_eps": [0.0, 0.1, 0.2, 0.3],
+                        "gauss_deltas": [1.0], "circle_gaps": [0.5], "disc_train": 1000, "disc_steps": 30, "disc_batch": 256,
+                        "n_eval": 2000, "a5_samples": 500, "a5_proxies": 4, "a5_steps": 50},
     "90_runs": {},                                                    # the full preset is empty
     # Score U-Net 20000 steps × 256, classifiers 4000 × 256, fine-tuning 1000 steps, 5000 eval images, severities 1-5,
     # 10 DDIM steps, 6 PAG images; all 60000 + 10000 Fashion-MNIST images (DE and the OOD scores run over every test image)
