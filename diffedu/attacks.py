@@ -143,7 +143,7 @@ def adversarial_loss(model: nn.Module, batch: tuple, generator: torch.Generator 
 def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, beta: float = 6.0, norm: str = "linf",
                 steps: int = 10, step_size: float | None = None, generator: torch.Generator | None = None,
                 clamp: tuple | None = (0.0, 1.0)) -> torch.Tensor:
-    "TRADES: CE(f(x), y) + β·KL(p(·|x) ‖ p(·|x')) with x' maximising the KL in the ε-ball (from x + 0.001·N(0, I))."
+    "TRADES: CE(f(x), y) + β·KL(p(· ∣ x) ‖ p(· ∣ x')) with x' maximising the KL in the ε-ball (from x + 0.001·N(0, I))."
     _check_attack(eps, norm, steps, 1, clamp)
     step_size = 2.5 * eps / max(steps, 1) if step_size is None else step_size
     with eval_mode(model):
