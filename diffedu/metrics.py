@@ -20,7 +20,7 @@ __all__ = ['MMD_BANDWIDTHS', 'EIGHT_GAUSSIANS_STD', 'EXACT_DENSITIES', 'FRECHET_
            'mmd', 'sliced_wasserstein', 'eight_gaussians_gmm', 'checkerboard_black', 'log_density', 'NLL', 'nll',
            'perturb_points', 'nearest_neighbour_distance', 'memorization_fraction', 'memorization_ratio', 'auroc',
            'fpr_at_tpr', 'fpr_at_95_tpr', 'msp_score', 'energy_score', 'entropy', 'classifier_features',
-           'frechet_distance', 'precision_recall']
+           'frechet_distance', 'precision_recall', 'density_coverage']
 
 # %% ../nbs/04_metrics.ipynb #def39f50
 def _pairwise_mean(x: torch.Tensor, y: torch.Tensor, kernel: Callable[[torch.Tensor], torch.Tensor],
@@ -254,3 +254,13 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
         return (torch.cdist(points, support) <= radii[None]).any(1).double().mean().item()
 
     return inside(fake, real), inside(real, fake)
+
+# %% ../nbs/04_metrics.ipynb #4ecad376
+def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
+    "Density and coverage (Naeem et al. 2020) of `fake` against the k-NN balls of `real` (feature sets (N, d), (M, d))."
+    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
+    if real.dim() != 2 or fake.dim() != 2 or real.shape[1] != fake.shape[1] or len(real) <= k:
+        raise ValueError(f"need (N, d) and (M, d) features with N > k = {k}, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    radii = torch.cdist(real, real).kthvalue(k + 1, dim=1).values  # k-th neighbour, excluding the point itself
+    inside = torch.cdist(fake, real) <= radii[None]  # (M, N): fake j in the ball of real i
+    return inside.double().sum().item() / (k * len(fake)), inside.any(0).double().mean().item()

@@ -15,7 +15,7 @@ from .core import get_device
 from .denoisers import as_sigma
 
 # %% auto #0
-__all__ = ['FourierSigmaEmbedding', 'TimeMLP', 'ResBlock', 'SmallUNet', 'TimeClassifier', 'SmallCNN']
+__all__ = ['FourierSigmaEmbedding', 'TimeMLP', 'ResBlock', 'SmallUNet', 'TimeClassifier', 'DATimeClassifier', 'SmallCNN']
 
 # %% ../nbs/05_nets.ipynb #477f8626
 class FourierSigmaEmbedding(nn.Module):
@@ -170,12 +170,43 @@ class TimeClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, c_noise) -> torch.Tensor:
         emb = self.embed(as_sigma(c_noise, x, "c_noise"))
-        h = self.inp(x)
+        return self.trunk(self.inp(x), emb)
+
+    def trunk(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        "Everything after the input convolution: residual blocks, downsampling, head."
         for i, block in enumerate(self.blocks):
             h = block(h, emb)
             if i < len(self.downs):
                 h = self.downs[i](h)
         return self.head(h)
+
+# %% ../nbs/05_nets.ipynb #9479d459
+class DATimeClassifier(TimeClassifier):
+    "A TimeClassifier that also takes a denoised image through one extra input convolution: forward(x, x_hat, c_noise)."
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, base: int = 32, channel_mults=(1, 2, 2),
+                 emb_dim: int = 64, dropout: float = 0.0, embedding: str = "fourier", device=None):
+        super().__init__(in_channels, num_classes, base, channel_mults, emb_dim, dropout, embedding)
+        self.inp_denoised = nn.Conv2d(in_channels, base, 3, padding=1)
+        _to_device(self, device)
+
+    def forward(self, x: torch.Tensor, x_hat: torch.Tensor, c_noise) -> torch.Tensor:
+        emb = self.embed(as_sigma(c_noise, x, "c_noise"))
+        return self.trunk(self.inp(x) + self.inp_denoised(x_hat), emb)
+
+    @classmethod
+    def from_noisy(cls, noisy: TimeClassifier, init_std: float = 1e-4) -> "DATimeClassifier":
+        "A DA classifier that starts as a copy of `noisy`; its new input convolution has N(0, init_std²) weights, no bias."
+        import copy
+        da = copy.deepcopy(noisy)
+        da.__class__ = cls
+        conv = noisy.inp
+        da.inp_denoised = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding,
+                                    device=conv.weight.device, dtype=conv.weight.dtype)
+        with torch.no_grad():
+            da.inp_denoised.weight.normal_(0, init_std)
+            da.inp_denoised.bias.zero_()
+        return da
 
 # %% ../nbs/05_nets.ipynb #4a1517ed
 class SmallCNN(nn.Sequential):

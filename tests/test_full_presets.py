@@ -53,6 +53,11 @@ SHRINK = {
     "11_diffaug": {"n_reference": 2000, "steps": 400},               # exact-denoiser points 200000, 10000 steps
     # 1-D grid 2000 cells; KDE grid n ≤ 30000 × 7 σ × 40 repeats; classifiers 10000 steps; toy 2-D diffusion models
     # 20000 steps; 20000 samples. toy_total stays 2000 (200 clean points).
+    # toy 20000 points × 1500 steps, 10000 test points per σ, 1000 samples per class on 40 levels; score U-Net 15000 steps × 256,
+    # classifiers 3000 × 256, judge 2000 steps; 500 samples per class × scales 0.5/1/2.5/10 on 50 levels; gradients at t = 100, 300
+    "13_guidance": {"toy_train": 500, "toy_steps": 50, "toy_test": 200, "toy_samples": 100, "toy_levels": 10, "score_steps": 20,
+                    "score_batch": 16, "clf_steps": 20, "clf_batch": 32, "judge_steps": 20, "n_per_class": 6, "scales": [1.0],
+                    "sample_levels": 4, "grad_ts": [300], "max_images": 300},
     "15_ambient": {"grid_size": 1000, "kde_ns": [100, 1000], "kde_sigmas": [0.05, 0.5],
                    "kde_repeats": 3, "clf_steps": 200, "toy_steps": 100, "n_samples": 1000},
     # exact-OT samples 1500 per class, MLP 3000 steps, grid 600², 11 ε × 4 pairs × 600 steps × batch 1024 on 20000 points,
