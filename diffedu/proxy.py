@@ -101,7 +101,7 @@ def expected_positive_part(m, s):
 
 
 def gaussian_linear_robustness(weight, bias, means, covs, priors=None) -> float:
-    """Rob_ℓ2(h, D) in closed form for a two-class linear h = argmax(x Wᵀ + b) and Gaussian classes D|y = N(means[y],
+    """Rob_ℓ2(h, D) in closed form for a two-class linear h = argmax(x Wᵀ + b) and Gaussian classes D ∣ y = N(means[y],
     covs[y]) with probabilities `priors` (equal by default): Σ_y p_y·E[max(0, z_y)], z_y the signed distance to the boundary."""
     W, b = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
     if W.shape[0] != 2:
@@ -142,7 +142,7 @@ def w1_empirical(x, x_tilde, weights=None, weights_tilde=None, max_iter: int = 1
 
 
 def cwd_empirical(x, y, x_tilde, y_tilde, weights=None, weights_tilde=None) -> float:
-    """Definition 2 on samples: Σ_y P_D(y)·W1(D|y, D̃|y), each W1 exact (`w1_empirical`); P_D from `y` (and `weights`).
+    """Definition 2 on samples: Σ_y P_D(y)·W1(D ∣ y, D̃ ∣ y), each W1 exact (`w1_empirical`); P_D from `y` (and `weights`).
     Theorems 1, 2, 6, 7 assume D and D̃ have the same label distribution; every class of D must occur in D̃."""
     x, x_tilde = _points(x, "x"), _points(x_tilde, "x_tilde")
     y, y_tilde = np.asarray(torch.as_tensor(y).cpu()), np.asarray(torch.as_tensor(y_tilde).cpu())
@@ -181,7 +181,7 @@ def chi_mean(dim: int) -> float:
 
 
 def isotropic_gaussian_w1(s1: float, s2: float, dim: int) -> float:
-    "W1 between N(μ, s1²I) and N(μ, s2²I) in `dim` dimensions: |s1 − s2|·E‖z‖ (radial coupling, witness f = ‖x − μ‖)."
+    "W1 between N(μ, s1²I) and N(μ, s2²I) in `dim` dimensions: abs(s1 − s2)·E‖z‖ (radial coupling, witness f = ‖x − μ‖)."
     return abs(s1 - s2) * chi_mean(dim)
 
 
