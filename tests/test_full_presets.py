@@ -58,6 +58,11 @@ SHRINK = {
     "13_guidance": {"toy_train": 500, "toy_steps": 50, "toy_test": 200, "toy_samples": 100, "toy_levels": 10, "score_steps": 20,
                     "score_batch": 16, "clf_steps": 20, "clf_batch": 32, "judge_steps": 20, "n_per_class": 6, "scales": [1.0],
                     "sample_levels": 4, "grad_ts": [300], "max_images": 300},
+    # score U-Net 6000 steps × 256; 100 labels per class, seeds 0/1/2, classifiers 1200 steps × (64 + 192); PU 1000 odd positives,
+    # 600 steps, one-vs-rest 100 / 500 positives; judge 1000 steps, 100 samples per class on 32 levels, scales 1 and 5
+    "14_semisup": {"score_steps": 10, "score_batch": 16, "labels_per_class": 5, "seeds": [0], "clf_steps": 10, "batch_labelled": 8,
+                   "pu_positives": 20, "pu_steps": 10, "pu_ovr_positives": [100], "judge_steps": 10, "n_per_class": 4, "scales": [5.0],
+                   "sample_levels": 4, "max_images": 300},
     "15_ambient": {"grid_size": 1000, "kde_ns": [100, 1000], "kde_sigmas": [0.05, 0.5],
                    "kde_repeats": 3, "clf_steps": 200, "toy_steps": 100, "n_samples": 1000},
     # exact-OT samples 1500 per class, MLP 3000 steps, grid 600², 11 ε × 4 pairs × 600 steps × batch 1024 on 20000 points,
