@@ -59,7 +59,7 @@ SHRINK = {
                     "score_batch": 16, "clf_steps": 20, "clf_batch": 32, "judge_steps": 20, "n_per_class": 6, "scales": [1.0],
                     "sample_levels": 4, "grad_ts": [300], "max_images": 300},
     # score U-Net 6000 steps × 256; 100 labels per class, seeds 0/1/2, classifiers 1200 steps × (64 + 192); PU 1000 odd positives,
-    # 600 steps, one-vs-rest 100 / 500 positives; judge 1000 steps, 100 samples per class on 32 levels, scales 1 and 5
+    # 400 steps, one-vs-rest 100 / 500 positives; judge 1000 steps, 100 samples per class on 32 levels, scales 1 and 5
     "14_semisup": {"score_steps": 10, "score_batch": 16, "labels_per_class": 5, "seeds": [0], "clf_steps": 10, "batch_labelled": 8,
                    "pu_positives": 20, "pu_steps": 10, "pu_ovr_positives": [100], "judge_steps": 10, "n_per_class": 4, "scales": [5.0],
                    "sample_levels": 4, "max_images": 300},
