@@ -22,7 +22,8 @@ __all__ = ['consistency_sigmas', 'penultimate', 'pseudo_labels', 'diffuse', 'lab
 def consistency_sigmas(sigma: torch.Tensor, delta_max: float = 0.1, sigma_max: float = 50.0, generator=None) -> torch.Tensor:
     """The partner noise level σ(t + δ(t)) of the temporal consistency loss: σ + u·Δ with u ~ U(0, 1), clipped to
     `sigma_max`, so that 0 ≤ σ(t + δ) − σ(t) ≤ Δ for every sample."""
-    u = torch.rand(sigma.shape, generator=generator, dtype=torch.float64).to(sigma)
+    where = generator.device if generator is not None else sigma.device
+    u = torch.rand(sigma.shape, generator=generator, dtype=torch.float64, device=where).to(sigma)
     return torch.minimum(sigma + u * delta_max, torch.full_like(sigma, sigma_max))
 
 
