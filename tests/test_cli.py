@@ -86,6 +86,19 @@ def test_every_course_notebook_has_a_valid_full_preset():
     assert not thin, f"full presets that change nothing: {thin}"
 
 
+def test_papermill_reads_every_parameters_cell(caplog):
+    "papermill parses each line of every course notebook's parameters cell (an apostrophe in a comment defeats it)."
+    import logging
+
+    import papermill
+    from diffedu.runs import course_notebooks
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        for nb in course_notebooks(ROOT / "nbs").values():
+            papermill.inspect_notebook(str(nb))
+    unparsed = [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()]
+    assert not unparsed, unparsed
+
+
 def test_real_papermill_run_with_overrides(tmp_path, diffedu_env):
     "01_data through papermill with -p overrides: outputs, metrics and both reports; a second run gets a new folder."
     out = tmp_path / "runs"
