@@ -68,7 +68,7 @@ def noise_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
     return torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
 
 # %% ../nbs/00_core.ipynb #d65b1c6f
-PRESETS = ("quick", "full")
+PRESETS = ("quick", "medium", "full")
 
 
 def check_preset(preset: str) -> str:

@@ -250,6 +250,10 @@ def plan_run(names: list[str], preset: str = "quick", device: str = "auto", para
         raise UsageError(f"unknown preset {shorten(preset)!r}: use one of {', '.join(PRESETS)}")
     check_device(device)
     notebooks = resolve_notebooks(list(names), folder)
+    if not names and preset != "quick":  # "every notebook" with a preset: those that have it (medium: the image experiments)
+        notebooks = [nb for nb in notebooks if preset_file(nb, preset).is_file()]
+        if not notebooks:
+            raise UsageError(f"no notebook has a {preset} preset (nbs/NN_topic.{preset}.yaml)")
     from_files = {}
     for f in params_files:
         from_files.update({k: (v, None) for k, v in _file_values(f, preset, device).items()})

@@ -2,8 +2,6 @@
 import json
 import re
 import subprocess
-import sys
-import textwrap
 
 import nbformat
 import pytest
@@ -84,6 +82,21 @@ def test_every_course_notebook_has_a_valid_full_preset():
     assert all(values["preset"] == "full" for values in plan.values())
     thin = [nb.stem for nb, values in plan.items() if nb.stem != "90_runs" and len(set(values) - {"preset", "device"}) == 0]
     assert not thin, f"full presets that change nothing: {thin}"
+
+
+def test_every_medium_preset_is_valid_and_listed():
+    "Each `NN_topic.medium.yaml` validates (names, types, ranges), offers `medium` among the notebook's preset choices."
+    from diffedu.runs import course_notebooks, notebook_parameters, plan_run
+    notebooks = course_notebooks(ROOT / "nbs")
+    medium = [name for name, nb in notebooks.items() if (nb.parent / f"{name}.medium.yaml").is_file()]
+    assert "14_semisup" in medium
+    plan = plan_run(medium, preset="medium", device="cpu", folder=ROOT / "nbs")
+    assert all(values["preset"] == "medium" and len(set(values) - {"preset", "device"}) > 0 for values in plan.values())
+    for name in medium:
+        assert "medium" in notebook_parameters(notebooks[name])["preset"]["constraint"]["text"], name
+    assert not (ROOT / "nbs" / "00_core.medium.yaml").exists()
+    with pytest.raises(Exception, match="no 00_core.medium.yaml beside it"):
+        plan_run(["00_core"], preset="medium", device="cpu", folder=ROOT / "nbs")
 
 
 def test_papermill_reads_every_parameters_cell(caplog):
