@@ -91,15 +91,17 @@ def synthetic_score(discriminator: nn.Module, x: torch.Tensor, eps: float, norm:
                     synthetic_label: int = 0, generator: torch.Generator | None = None, clamp: tuple | None = (0.0, 1.0),
                     batch_size: int = 1024) -> torch.Tensor:
     """Paper 003's synthetic-score(x) = min over the ε-ball of σ(x'), σ = the discriminator's probability that x' is
-    synthetic (label `synthetic_label`; `proxy.discrimination_data` uses 0), the minimum approximated by PGD ascending
-    the cross-entropy of that label. Lower = looks more real even to an adversary; one score per row of `x`."""
+    synthetic (label `synthetic_label`; `proxy.discrimination_data` uses 0), the minimum approximated by the better of
+    x itself and PGD ascending the cross-entropy of that label. Lower = looks more real even to an adversary; one score
+    per row of `x`."""
     scores = []
     with eval_mode(discriminator):
         for xb in x.split(batch_size):
             label = torch.full((len(xb),), synthetic_label, dtype=torch.long, device=xb.device)
             x_adv = pgd(discriminator, xb, label, eps, norm, steps, generator=generator, clamp=clamp)
             with torch.no_grad():
-                scores.append(F.softmax(discriminator(x_adv), dim=1)[:, synthetic_label])
+                p_adv, p_clean = (F.softmax(discriminator(v), dim=1)[:, synthetic_label] for v in (x_adv, xb))
+            scores.append(torch.minimum(p_adv, p_clean))
     return torch.cat(scores)
 
 
