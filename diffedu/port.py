@@ -73,7 +73,7 @@ def classwise_pca_gaussian(x: torch.Tensor, y: torch.Tensor, n_per_class: int, r
         labels.append(torch.full((n_per_class,), c, dtype=torch.long))
     return torch.cat(out).to(x.dtype).reshape(-1, *x.shape[1:]), torch.cat(labels)
 
-# %% ../nbs/18_port.ipynb #05f82cf0
+# %% ../nbs/18_port.ipynb #8471c13b
 def rank_agreement(metric, target, lower_is_better: bool = True) -> tuple[float, float]:
     """How well `metric` ranks items the way `target` (higher = better, e.g. transferred robust accuracy) does:
     (Spearman's ρ between the metric's goodness and the target, mean absolute difference of the two rankings (rank 1 =
@@ -86,7 +86,7 @@ def rank_agreement(metric, target, lower_is_better: bool = True) -> tuple[float,
     rank = lambda v: scipy.stats.rankdata(-v, method="average")
     return float(rho), float(np.abs(rank(goodness) - rank(target)).mean())
 
-# %% ../nbs/18_port.ipynb #be2ad1fa
+# %% ../nbs/18_port.ipynb #3430ba6e
 def synthetic_score(discriminator: nn.Module, x: torch.Tensor, eps: float, norm: str = "l2", steps: int = 20,
                     synthetic_label: int = 0, generator: torch.Generator | None = None, clamp: tuple | None = (0.0, 1.0),
                     batch_size: int = 1024) -> torch.Tensor:
