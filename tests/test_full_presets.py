@@ -70,6 +70,13 @@ SHRINK = {
     "17_proxy_theory": {"n_per_class": 300, "mlp_steps": 300, "bd_steps": 30, "grid_res": 200, "arc_eps": [0.0, 0.1, 0.2, 0.3],
                         "gauss_deltas": [1.0], "circle_gaps": [0.5], "disc_train": 1000, "disc_steps": 30, "disc_batch": 256,
                         "n_eval": 2000, "a5_samples": 500, "a5_proxies": 4, "a5_steps": 50},
+    # 2000 real images, U-Net 4000 steps × 256, 10000 samples per proxy at 35 / 5 Heun evaluations, labellers 1500 steps,
+    # 31 CNN classifiers 1000 steps × (128 + 128) with PGD-7, γ grid of Table 12, seeds 0-2, 1000 attacked images (APGD 100
+    # steps), 6 proxies × 5 budgets × 300 discriminator steps × 256, ten score bins
+    "18_port": {"n_real": 100, "score_steps": 5, "score_batch": 8, "nfe_good": 5, "nfe_poor": 3, "n_synthetic": 100,
+                "labeller_steps": 20, "clf_steps": 5, "batch_real": 8, "train_pgd_steps": 1, "gammas": [0.15], "repeat_seeds": [1], "n_eval": 16,
+                "eval_pgd_steps": 2, "apgd_steps": 2, "arc_eps": [0.0, 0.25], "disc_steps": 5, "disc_batch": 16, "n_bins": 2,
+                "max_images": 300},
     "90_runs": {},                                                    # the full preset is empty
     # Score U-Net 20000 steps × 256, classifiers 4000 × 256, fine-tuning 1000 steps, 5000 eval images, severities 1-5,
     # 10 DDIM steps, 6 PAG images; all 60000 + 10000 Fashion-MNIST images (DE and the OOD scores run over every test image)

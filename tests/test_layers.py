@@ -11,9 +11,9 @@ LAYERS = {
     "infrastructure": {"core", "data", "runs", "__main__"},  # __main__: `python -m diffedu`, the runs command
     "core": {"schedules", "denoisers", "nets", "training", "sampling", "jacobian"},
     "evaluation": {"metrics", "corruptions", "attacks", "certify"},
-    "papers": {"diffaug", "robustness", "guidance", "semisup", "ambient", "ambient_images", "proxy"},
+    "papers": {"diffaug", "robustness", "guidance", "semisup", "ambient", "ambient_images", "proxy", "port"},
 }
-PAPERS = {"DiffAug": {"diffaug", "robustness"}, "DA classifiers": {"guidance", "semisup"}, "Ambient Omni": {"ambient", "ambient_images"}, "proxy distributions": {"proxy"}}
+PAPERS = {"DiffAug": {"diffaug", "robustness"}, "DA classifiers": {"guidance", "semisup"}, "Ambient Omni": {"ambient", "ambient_images"}, "proxy distributions": {"proxy", "port"}}
 RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
 GENERATED = {"__init__", "_modidx"}
 LIBRARY = ROOT / "diffedu"
