@@ -158,3 +158,19 @@ def test_failing_notebook_is_reported_and_others_still_run(tmp_path, diffedu_env
     assert res.returncode == 1 and len(list(out.iterdir())) == 2
     newest = sorted(out.iterdir())[-1]
     assert json.loads((newest / "run.json").read_text())["notebooks"]["01_good"]["status"] == "skipped"
+
+
+def test_committed_results_match_their_presets():
+    "Each results/<preset>/<notebook>/ came from a finished run of the preset as it stands now (else: `make results`)."
+    from diffedu.runs import plan_run
+    runs = sorted((ROOT / "results").glob("*/*/run.json"))
+    assert any(p.parent.name == "14_semisup" and p.parent.parent.name == "medium" for p in runs)
+    for path in runs:
+        preset, name = path.parent.parent.name, path.parent.name
+        summary = json.loads(path.read_text())
+        entry = summary["notebooks"][name]
+        assert summary["preset"] == preset and summary.get("finished") and entry["status"] == "ok", path
+        assert {"metrics.json", "report.md", "report.html"} <= {p.name for p in path.parent.iterdir()}, path
+        planned = plan_run([name], preset=preset, device=summary["device"], folder=ROOT / "nbs")
+        now = next(iter(planned.values()))
+        assert entry["parameters"] == now, f"{path.parent} is stale: its parameters differ from nbs/{name}.{preset}.yaml; run make results"
