@@ -13,12 +13,9 @@ ARGS ?=
 run: setup  ## execute every course notebook (quick preset, CPU) into runs/<run-id>/ with a report
 	$(BIN)/diffedu run --preset quick $(ARGS)
 
-MEDIUM := $(patsubst nbs/%.medium.yaml,%,$(wildcard nbs/*.medium.yaml))
 results: setup  ## run the medium preset (CPU, 28x28, <= 30 min each) of every notebook that has one; reports to results/medium/
-	@for nb in $(MEDIUM); do \
-	  OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/diffedu run $$nb --preset medium --out runs/medium $(ARGS) || exit 1; \
-	  $(BIN)/python tools/collect_results.py "$$(ls -d runs/medium/*/ | sort | tail -1)" || exit 1; \
-	done
+	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/diffedu run --preset medium --out runs/medium $(ARGS); status=$$?; \
+	  $(BIN)/python tools/collect_results.py "$$(ls -d runs/medium/*/ | sort | tail -1)" && exit $$status
 
 test: setup  ## the whole suite: library/notebook sync, nbdev_clean, unused imports, nbdev_test, pytest
 	$(MAKE) --no-print-directory check-sync lint nbtest pytest
