@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import math
 import os
+import re
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,8 +29,9 @@ from .denoisers import eps_prediction, expand_sigma
 from .schedules import ddpm_alpha_bar, ddpm_sigmas
 
 # %% auto #0
-__all__ = ['LOSSES', 'edm_sigma', 'edm_weight', 'edm_loss', 'ddpm_loss', 'ema_warmup_decay', 'EMA', 'FitState', 'fit',
-           'TrainState', 'step_generator', 'train']
+__all__ = ['LOSSES', 'CACHE_ENV', 'edm_sigma', 'edm_weight', 'edm_loss', 'ddpm_loss', 'ema_warmup_decay', 'EMA', 'FitState',
+           'fit', 'TrainState', 'step_generator', 'train', 'model_cache_dir', 'training_key', 'CachedModel',
+           'train_cached']
 
 # %% ../nbs/06_training.ipynb #357cd6ba
 def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -361,3 +365,100 @@ def train(denoiser: nn.Module, data, steps: int, batch_size: int = 256, lr: floa
                 dist.barrier()
         yield TrainState(done, steps, fitted.loss, fitted.lr, denoiser, optimizer, ema=ema, start_step=start, rank=rank,
                          world_size=world)
+
+# %% ../nbs/06_training.ipynb #b92fa7c8
+CACHE_ENV = "DIFFEDU_CACHE"
+
+
+def model_cache_dir() -> Path:
+    "Where `train_cached` keeps models: `$DIFFEDU_CACHE`, else `.cache/models` of a source checkout, else `~/.cache/diffedu/models`."
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    import diffedu
+    checkout = Path(diffedu.__file__).resolve().parent.parent
+    if (checkout / "settings.ini").is_file():
+        return checkout / ".cache" / "models"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diffedu" / "models"
+
+
+def _source_digest(objects) -> str:
+    "SHA-256 over the source files of the modules defining `objects` (a class or function by itself when it has no file)."
+    sources = {}
+    for obj in objects:
+        owner = obj if inspect.isclass(obj) or inspect.isfunction(obj) else type(obj)
+        module = inspect.getmodule(owner)
+        try:
+            key, text = module.__name__, inspect.getsource(module)
+        except (TypeError, OSError, AttributeError):  # defined in a notebook: its own text, or its name
+            try:
+                key, text = owner.__qualname__, inspect.getsource(owner)
+            except (TypeError, OSError):
+                key, text = owner.__qualname__, owner.__qualname__
+        sources[key] = text
+    digest = hashlib.sha256()
+    for key in sorted(sources):
+        digest.update(key.encode() + b"\0" + sources[key].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def training_key(denoiser: nn.Module, data, steps: int, seed: int, **settings) -> dict:
+    """Everything that determines what `train` produces: initial weights, data, steps, seed, the settings of `train`
+    (batch_size, lr, loss, ema_decay, ...) and the code version (package version + the modules' source digest)."""
+    import diffedu
+    loss = settings.get("loss", "edm")
+    loss_fn = LOSSES.get(loss, loss) if isinstance(loss, str) else loss
+    code = _source_digest([train, loss_fn, *{type(m) for m in denoiser.modules()}])
+    return dict(identity=_run_identity(denoiser, loss, settings.get("loss_kwargs") or {}), steps=steps, seed=seed,
+                initial_weights=_fingerprint(denoiser.state_dict()), data=_fingerprint(data),
+                settings=_fingerprint({k: v for k, v in sorted(settings.items()) if k != "loss_kwargs"}),
+                code=dict(version=diffedu.__version__, sources=code[:16]))
+
+
+@dataclass
+class CachedModel:
+    "What `train_cached` returns: the EMA model (eval mode), the loss curve, whether it came from the cache, and where."
+    model: nn.Module
+    losses: list
+    hit: bool
+    path: Path
+    seconds: float
+
+
+def train_cached(denoiser: nn.Module, data, steps: int, *, name: str, seed: int = 0, retrain: bool = False,
+                 cache_dir: str | Path | None = None, device="auto", checkpoint_every: int = 500,
+                 desc: str | None = None, **settings) -> CachedModel:
+    """`train(denoiser, data, steps, generator=Generator().manual_seed(seed), **settings)` through a cache keyed by
+    `training_key`: a finished entry is loaded instead of trained (unless `retrain`); an interrupted one resumes.
+    `settings` are `train`'s (batch_size, lr, loss, ema_decay, loss_kwargs, warmup, grad_clip). Records the hit/miss."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    if not stem:
+        raise ValueError(f"name must contain a letter or digit (it names the cache file), got {name!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int ≥ 1, got {steps!r}")
+    from diffedu.core import atomic_write_text, record
+    key = training_key(denoiser, data, steps, seed, **settings)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache_dir) if cache_dir is not None else model_cache_dir()
+    path, meta_path = folder / f"{stem}-{digest}.pt", folder / f"{stem}-{digest}.json"
+    if retrain:
+        for f in (path, meta_path):
+            f.unlink(missing_ok=True)
+    dev = get_device(device)
+    ema_decay = settings.get("ema_decay", 0.999)
+    state = load_checkpoint(path, dev) if path.exists() else None
+    if state is not None and int(state.get("step", -1)) == steps:  # finished; fewer steps: train resumes it below
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else dict(losses=[], seconds=None)
+        denoiser.load_state_dict(state["model"])
+        ema = EMA(denoiser.to(dev), ema_decay)
+        ema.load_state_dict(state["ema"])
+        record(f"model cache: {name}", "hit", note=path.name)
+        return CachedModel(ema.eval(), meta["losses"], True, path, meta["seconds"])
+    folder.mkdir(parents=True, exist_ok=True)
+    losses, start, state = [], time.perf_counter(), None
+    for state in train(denoiser, data, steps, device=dev, checkpoint=path, checkpoint_every=checkpoint_every,
+                       generator=torch.Generator().manual_seed(seed), desc=desc or name, **settings):
+        losses.append(state.loss)
+    seconds = round(time.perf_counter() - start, 1)
+    atomic_write_text(meta_path, json.dumps(dict(name=name, key=key, losses=losses, seconds=seconds), indent=1))
+    record(f"model cache: {name}", "miss", note=f"trained in {seconds} s, saved as {path.name}")
+    return CachedModel(state.ema.eval(), losses, False, path, seconds)

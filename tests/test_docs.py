@@ -31,10 +31,12 @@ from pathlib import Path
 
 import pytest
 
+# one pytest-xdist worker builds the site once for every test of this file (make test runs `pytest -n 2 --dist loadgroup`)
+pytestmark = [pytest.mark.xdist_group("docs")]
 try:  # honoured when pytest-timeout is installed; the waits below have their own deadlines anyway
     import pytest_timeout  # noqa: F401
 
-    pytestmark = pytest.mark.timeout(90)
+    pytestmark.append(pytest.mark.timeout(90))
 except ImportError:
     pass
 
