@@ -39,8 +39,8 @@ SHRINK = {
                     "resume_steps": 30},
     # 20000 samples, 64 Karras levels (16 miss the Heun NLL check), 20 baseline pairs
     "07_sampling": {"n_samples": 1000, "n_steps": 40, "n_baseline": 4},
-    # 2000 images per resolution, 200000 OOD scores, 10000 eval images, 3000 classifier steps (200 reach 83-87 % ≥ 80 %)
-    "08_corruptions": {"n_monotone": 64, "n_ood": 20000, "n_eval": 200, "clf_steps": 200},
+    # 2000 images per resolution, 1000 per suite, 200000 OOD scores, 10000 eval images, 3000 classifier steps (200 reach 83-87 % ≥ 80 %)
+    "08_corruptions": {"n_monotone": 64, "n_suite": 64, "n_ood": 20000, "n_eval": 200, "clf_steps": 200},
     # 128 points per σ; toy MLP 20000 steps; U-Net 20000 steps × 256;
     # 8 images: each 784×784 U-Net Jacobian takes ~12 s here, at 4 σ, computed twice (cells of the SVD and symmetry)
     # classifiers 3000 steps × 256 with PGD-10 inside; 1000 attacked images under PGD-20 and AutoAttack (APGD 100 steps, Square 5000)
