@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .corruptions import CLEAN, corrupted_sets
+from .corruptions import CLEAN, DEFAULT_SUITE, corrupted_sets
 from .diffaug import DE_TIMES, ensemble_logits, purified_logits
 from .schedules import Schedule
 
@@ -20,15 +20,17 @@ MODES = ("default", "DE", "purify", "purify-SE")
 
 def evaluate_suite(classifier, x: torch.Tensor, y: torch.Tensor, denoiser, schedule: Schedule | str = "vp-linear",
                    modes=("default", "DE"), corruptions=None, severities=(5,), times=DE_TIMES, purify_t: int = 300,
-                   purify_steps: int = 10, generator=None, batch_size: int = 4096, pixels: bool = True) -> dict:
+                   purify_steps: int = 10, generator=None, batch_size: int = 4096, pixels: bool = True,
+                   suite: str = DEFAULT_SUITE) -> dict:
     """Accuracy of a classifier (or a dict of named classifiers, which then share every corrupted and denoised copy) on the
-    clean images `x` and on each corruption at each severity: {(name, mode): {"clean" or (corruption, severity): accuracy}}."""
+    clean images `x` and on each corruption of `suite` (notebook 08) at each severity:
+    {(name, mode): {"clean" or (corruption, severity): accuracy}}."""
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown modes {sorted(unknown)}: use {', '.join(MODES)}")
     classifiers, y = (dict(classifier) if isinstance(classifier, dict) else {"classifier": classifier}), y.cpu()
     sets = [(CLEAN, x), *(((name, severity), images) for name, severity, images
-                          in corrupted_sets(x, severities, corruptions, generator=generator))]
+                          in corrupted_sets(x, severities, corruptions, generator=generator, suite=suite))]
     accuracy = lambda p: (p.argmax(-1) == y).float().mean().item()
     results = {(name, mode): {} for name in classifiers for mode in modes}
     for key, images in sets:
