@@ -8,15 +8,20 @@ STAMP := $(VENV)/.diffedu-installed
 DATA_STAMP := data/node_modules/.diffedu-installed
 ARGS ?=
 
-.PHONY: run test lab docs setup data system-deps check-sync lint clean-nbs nbtest pytest readme outputs results
+.PHONY: run test lab docs setup data system-deps check-sync lint clean-nbs nbtest pytest readme outputs results scoreboard
 
 run: setup  ## execute every course notebook (quick preset, CPU) into runs/<run-id>/ with a report
 	$(BIN)/diffedu run --preset quick $(ARGS)
 
-results: setup  ## run the medium preset (CPU, 28x28, <= 30 min each) of every notebook that has one; reports to results/medium/
+PRESET ?= medium
+results: setup  ## run a preset (PRESET=medium: CPU, 28x28, <= 30 min each; PRESET=quick) of every notebook that has it; reports to results/$(PRESET)/, then SCOREBOARD.md
 	@# DIFFEDU_CHECKS=record: a failing check is reported as FAIL (and on the scoreboard) instead of losing a 30-minute run
-	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} DIFFEDU_CHECKS=$${DIFFEDU_CHECKS:-record} $(BIN)/diffedu run --preset medium --out runs/medium $(ARGS); status=$$?; \
-	  $(BIN)/python tools/collect_results.py "$$(ls -d runs/medium/*/ | sort | tail -1)" && exit $$status
+	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} DIFFEDU_CHECKS=$${DIFFEDU_CHECKS:-record} $(BIN)/diffedu run --preset $(PRESET) --out runs/$(PRESET) $(ARGS); status=$$?; \
+	  $(BIN)/python tools/collect_results.py "$$(ls -d runs/$(PRESET)/*/ | sort | tail -1)" \
+	  && $(MAKE) --no-print-directory scoreboard && exit $$status
+
+scoreboard: setup  ## SCOREBOARD.md: every claim of nbs/claims.yaml against the runs under results/ (nbs/92_scoreboard.ipynb)
+	$(BIN)/python -c "from diffedu.scoreboard import write_scoreboard; print('wrote', write_scoreboard('.'))"
 
 test: setup  ## the whole suite: library/notebook sync, nbdev_clean, unused imports, nbdev_test, pytest
 	$(MAKE) --no-print-directory check-sync lint nbtest pytest

@@ -265,8 +265,8 @@ PAGE_FACTS = """
 """
 
 
-def _open_page(port: int, url: str) -> dict:
-    "Load url in a fresh tab; return what the page showed and every problem seen on the way."
+def _open_page(port: int, url: str, extra: str | None = None) -> dict:
+    "Load url in a fresh tab; return what the page showed (and `extra`, a JS expression's value) and every problem seen on the way."
     req = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
     with urllib.request.urlopen(req, timeout=10) as r:
         target = json.load(r)
@@ -283,6 +283,7 @@ def _open_page(port: int, url: str) -> dict:
         facts = cdp.evaluate(PAGE_FACTS)
         facts["prose"] = cdp.evaluate(VISIBLE_PROSE)
         facts["mathjax"] = mathjax
+        facts["extra"] = cdp.evaluate(extra) if extra else None
         cdp.pump(0.2)
         events = list(cdp.events)
     finally:
@@ -389,3 +390,29 @@ def test_readme_in_sync():
     expected = _load_build_docs().render_readme(index)
     assert readme.read_text(encoding="utf-8") == expected, (
         "README.md is out of sync with index.ipynb: run `make readme` (tools/build_docs.py --readme-only)")
+
+
+TABLES = """
+(() => Array.from(document.querySelectorAll('table')).map(t => ({
+  head: Array.from(t.querySelectorAll('thead th')).map(th => th.innerText.trim()),
+  rows: Array.from(t.querySelectorAll('tbody tr')).map(tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim())),
+})))()
+"""
+
+
+def test_scoreboard_page(site, server, browser):
+    "SCOREBOARD.md is a page of the site, linked from the home page's navigation; its table shows every paper's claims with a verdict each."
+    if not (ROOT / "SCOREBOARD.md").exists():
+        pytest.skip(f"{ROOT} has no SCOREBOARD.md (make scoreboard)")
+    assert 'href="scoreboard.html"' in (site / "index.html").read_text(), "the home page's navigation does not link the scoreboard"
+    url = f"{server}/scoreboard.html"
+    facts = _open_page(browser, url, extra=TABLES)
+    _check_page(facts, url, need_math=False)
+    claims = [t for t in facts["extra"] if t["head"][:1] == ["id"] and t["head"][-1:] == ["verdict"]]
+    assert len(claims) == 1, f"{url}: no claims table (id … verdict) among {[t['head'] for t in facts['extra']]}"
+    rows = claims[0]["rows"]
+    papers = {row[0].split(".")[0] for row in rows}
+    assert {"diffaug", "dac", "proxy", "ambient"} <= papers, f"{url}: papers with claims: {sorted(papers)}"
+    verdicts = {"holds exactly", "same direction", "does not reproduce", "not measured yet"}
+    bad = [(row[0], row[-1]) for row in rows if row[-1] not in verdicts]
+    assert not bad, f"{url}: verdict cells outside the four verdicts: {bad[:5]}"

@@ -78,6 +78,7 @@ SHRINK = {
                 "eval_pgd_steps": 2, "apgd_steps": 2, "arc_eps": [0.0, 0.25], "disc_steps": 5, "disc_batch": 16, "n_bins": 2,
                 "max_images": 300},
     "90_runs": {},                                                    # the full preset is empty
+    "92_scoreboard": {},                                              # the full preset is empty: it reads results/, trains nothing
     # Score U-Net 20000 steps × 256, classifiers 4000 × 256, fine-tuning 1000 steps, 5000 eval images, severities 1-5,
     # 10 DDIM steps, 6 PAG images; all 60000 + 10000 Fashion-MNIST images (DE and the OOD scores run over every test image)
     "12_robustness": {"score_steps": 30, "score_batch": 16, "clf_steps": 30, "clf_batch": 32, "finetune_steps": 10,

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 # layer of every module of the library, bottom up; a new module must be placed here before it can land
 LAYERS = {
-    "infrastructure": {"core", "data", "runs", "__main__"},  # __main__: `python -m diffedu`, the runs command
+    "infrastructure": {"core", "data", "runs", "__main__", "scoreboard"},  # __main__: `python -m diffedu`; scoreboard: claims vs results/
     "core": {"schedules", "denoisers", "nets", "training", "sampling", "jacobian"},
     "evaluation": {"metrics", "corruptions", "attacks", "certify"},
     "papers": {"diffaug", "robustness", "guidance", "semisup", "ambient", "ambient_images", "proxy", "port"},
