@@ -46,7 +46,7 @@ BUILD_SCRIPT = REPO / "tools" / "build_docs.py"
 VENV_PY = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PY if VENV_PY.exists() else Path(sys.executable))
 CHROMIUM = "/usr/bin/chromium"
-BUILD_TIMEOUT = 75
+BUILD_TIMEOUT = 240  # about 40 s alone; make test builds it beside a second pytest worker running notebooks
 PAGE_TIMEOUT = 30
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
