@@ -9,6 +9,7 @@ import argparse
 import ast
 import contextlib
 import datetime as dt
+import difflib
 import html
 import json
 import math
@@ -77,7 +78,11 @@ def resolve_notebooks(names: list[str], folder: Path | None = None) -> list[Path
         stem = Path(name).name.removesuffix(".ipynb")
         matches = [p for key, p in available.items() if stem in (key, key.split("_", 1)[1])]
         if len(matches) != 1:
-            raise UsageError(f"unknown notebook {shorten(name)!r}: choose from {', '.join(available)}")
+            near = difflib.get_close_matches(stem, list(available), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            names_ = list(available)
+            raise UsageError(f"unknown notebook {shorten(name)!r}: choose from the {len(names_)} course notebooks "
+                             f"{names_[0]} … {names_[-1]} (`diffedu list` shows them all){hint}")
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return chosen
