@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from .core import CheckpointError, get_device, load_checkpoint, noise_like, progress, save_checkpoint
+from .core import (CheckpointError, atomic_write_text, get_device, load_checkpoint, noise_like, progress, record,
+                          save_checkpoint)
 from .denoisers import eps_prediction, expand_sigma
 from .schedules import ddpm_alpha_bar, ddpm_sigmas
 
@@ -435,7 +436,6 @@ def train_cached(denoiser: nn.Module, data, steps: int, *, name: str, seed: int 
         raise ValueError(f"name must contain a letter or digit (it names the cache file), got {name!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int ≥ 1, got {steps!r}")
-    from diffedu.core import atomic_write_text, record
     key = training_key(denoiser, data, steps, seed, **settings)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir is not None else model_cache_dir()
