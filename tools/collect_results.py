@@ -2,8 +2,9 @@
 
 Usage: python tools/collect_results.py RUN_DIR [RUN_DIR ...]
 
-For each notebook of the run that ended ok: its `metrics.json` and figures, the run's `report.md` / `report.html` and
-`run.json` (parameters, device, wall time). Nothing under results/ is edited by hand; rerun `make results` instead.
+For each notebook of the run that ended ok: its `metrics.json` and figures, and the run's `report.md` / `report.html` and
+`run.json` (parameters, device, wall time). A run of several notebooks (`make results PRESET=quick`) puts its report once
+in `results/<preset>/` and, beside each notebook's metrics, that notebook's part of `run.json`. Nothing under results/ is edited by hand; rerun `make results` instead.
 """
 import json
 import shutil
@@ -25,10 +26,20 @@ def collect(run_dir: Path) -> list[Path]:
         dest = ROOT / "results" / summary["preset"] / name
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(run_dir / name, dest)  # metrics.json and figures/
-        for f in ("report.md", "report.html", "run.json"):
-            shutil.copy2(run_dir / f, dest / f)
+        if (run_dir / name).is_dir():
+            shutil.copytree(run_dir / name, dest)  # metrics.json and figures/
+        else:  # a notebook that recorded nothing and saved no figure has no folder of its own
+            dest.mkdir(parents=True)
+        if len(summary["notebooks"]) == 1:
+            for f in ("report.md", "report.html", "run.json"):
+                shutil.copy2(run_dir / f, dest / f)
+        else:  # one run of many notebooks: its report once, in results/<preset>/; here the notebook's own part of run.json
+            own = {k: v for k, v in summary.items() if k != "notebooks"} | {"notebooks": {name: entry}}
+            (dest / "run.json").write_text(json.dumps(own, indent=1))
         written.append(dest)
+    if len(summary["notebooks"]) > 1 and written:
+        for f in ("report.md", "report.html", "run.json"):
+            shutil.copy2(run_dir / f, ROOT / "results" / summary["preset"] / f)
     return written
 
 
