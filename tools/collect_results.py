@@ -26,10 +26,10 @@ def collect(run_dir: Path) -> list[Path]:
         dest = ROOT / "results" / summary["preset"] / name
         if dest.exists():
             shutil.rmtree(dest)
-        if (run_dir / name).is_dir():
-            shutil.copytree(run_dir / name, dest)  # metrics.json and figures/
-        else:  # a notebook that recorded nothing and saved no figure has no folder of its own
-            dest.mkdir(parents=True)
+        if not (run_dir / name).is_dir():  # it recorded nothing and saved no figure (92_scoreboard): nothing to keep
+            print(f"{name}: recorded nothing, not collected", file=sys.stderr)
+            continue
+        shutil.copytree(run_dir / name, dest)  # metrics.json and figures/
         if len(summary["notebooks"]) == 1:
             for f in ("report.md", "report.html", "run.json"):
                 shutil.copy2(run_dir / f, dest / f)
