@@ -10,8 +10,9 @@ ARGS ?=
 
 .PHONY: run test lab docs setup data system-deps check-sync lint clean-nbs nbtest pytest readme outputs results scoreboard
 
-run: setup  ## execute every course notebook (quick preset, CPU) into runs/<run-id>/ with a report
-	$(BIN)/diffedu run --preset quick $(ARGS)
+JOBS ?= 2
+run: setup  ## execute every course notebook (quick preset, CPU, JOBS=2 at a time, each on cores/JOBS threads) into runs/<run-id>/ with a report
+	$(BIN)/diffedu run --preset quick --jobs $(JOBS) $(ARGS)
 
 PRESET ?= medium
 results: setup  ## run a preset (PRESET=medium: CPU, 28x28, <= 30 min each; PRESET=quick) of every notebook that has it; reports to results/$(PRESET)/, then SCOREBOARD.md
@@ -62,7 +63,7 @@ nbtest:
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2  # two notebooks at a time, one thread each: no oversubscription
 
 pytest:
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests  # two test processes (pytest-xdist): the notebook runs are single-threaded
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 tests  # two test processes (pytest-xdist): the notebook runs are single-threaded; the 15 slowest tests listed
 
 clean-nbs:  ## tidy notebooks before committing (nbs/index.ipynb links to the root index.ipynb)
 	$(BIN)/nbdev_clean

@@ -26,9 +26,9 @@ from tqdm.std import tqdm as text_tqdm
 # %% auto #0
 __all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'PROGRESS_FILE_ENV', 'get_device',
            'seed_everything', 'noise_like', 'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir',
-           'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'FileProgress',
-           'progress', 'CheckpointError', 'process_alive', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops',
-           'rows_markdown', 'show_recorded']
+           'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'slider_figure',
+           'FileProgress', 'progress', 'CheckpointError', 'process_alive', 'save_checkpoint', 'load_checkpoint',
+           'matmul_gflops', 'rows_markdown', 'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -211,6 +211,66 @@ def save_figure(fig, name: str, dpi: int = 120) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+# %% ../nbs/00_core.ipynb #a5889ebd
+def _traces_and_layout(drawn) -> tuple[list, dict]:
+    "What a `draw` function returned, as (traces, layout): a plotly Figure, or a list (or tuple) of traces."
+    if hasattr(drawn, "data") and hasattr(drawn, "layout"):
+        return list(drawn.data), drawn.layout.to_plotly_json()
+    if isinstance(drawn, (list, tuple)):
+        return list(drawn), {}
+    raise TypeError(f"draw must return a plotly Figure or a list of traces, got {type(drawn).__name__}")
+
+
+def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: str | None = None, height: int = 420,
+                  start=None, static=(), layout: dict | None = None, interactive: bool = False):
+    """`draw(value)` (plotly traces, or a Figure, at one value) over `values` with a slider: with `interactive` an
+    ipywidgets slider that calls `draw` at every move (a kernel is needed); else a plotly figure whose slider moves
+    over frames computed here, one per value (works without a kernel: docs site, stored outputs). `static` traces
+    (a backdrop: the data, a bound) are drawn once, under every frame; `layout` (axis ranges, ...) applies to the
+    whole figure. A Figure's own layout (axis ranges, a title naming the value) moves with its frame."""
+    import plotly.graph_objects as go
+    values = list(values)
+    if not values:
+        raise ValueError("values is empty: give at least one value for the slider")
+    labels = [fmt.format(v) for v in values]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"two values print alike with fmt={fmt!r} ({labels}): the slider needs distinct labels")
+    first = values.index(start) if start is not None else 0
+    base = dict(height=height, title=dict(text=title) if title else None, margin=dict(t=60 if title else 30, b=10),
+                **(layout or {}))
+    if interactive:
+        import ipywidgets as widgets
+        slider = widgets.SelectionSlider(options=list(zip(labels, values)), value=values[first], description=label,
+                                         continuous_update=False, layout=widgets.Layout(width="90%"))
+        out = widgets.Output()
+
+        def show(change=None):
+            traces, layout = _traces_and_layout(draw(slider.value))
+            fig = go.Figure([*static, *traces], layout).update_layout(**{k: v for k, v in base.items() if v is not None})
+            with out:
+                out.clear_output(wait=True)
+                fig.show()
+
+        slider.observe(show, names="value")
+        show()
+        return widgets.VBox([slider, out])
+    frames, layouts = [], []
+    for value, name in zip(values, labels):
+        traces, drawn_layout = _traces_and_layout(draw(value))
+        if frames and len(traces) != len(frames[0].data):
+            raise ValueError(f"draw returned {len(traces)} traces at {label} = {name} but {len(frames[0].data)} at "
+                             f"{labels[0]}: every value must give the same traces (plotly matches them by position)")
+        moving = range(len(static), len(static) + len(traces))
+        layouts.append(drawn_layout)
+        frame_layout = {k: v for k, v in drawn_layout.items() if k != "template"}  # the theme once, in the figure
+        frames.append(go.Frame(data=traces, traces=list(moving), name=name, layout=frame_layout or None))
+    step = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    fig = go.Figure(data=[*static, *frames[first].data], layout=layouts[first], frames=frames)
+    fig.update_layout(**{k: v for k, v in base.items() if v is not None})
+    fig.update_layout(sliders=[dict(active=first, currentvalue=dict(prefix=f"{label} = "), pad=dict(t=30),
+                                    steps=[dict(method="animate", label=name, args=[[name], step]) for name in labels])])
+    return fig
 
 # %% ../nbs/00_core.ipynb #263af24a
 PROGRESS_FILE_ENV = "DIFFEDU_PROGRESS_FILE"

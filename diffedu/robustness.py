@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from .core import progress
 from .corruptions import CLEAN, DEFAULT_SUITE, corrupted_sets
 from .diffaug import DE_TIMES, ensemble_logits, purified_logits
 from .schedules import Schedule
@@ -33,7 +34,7 @@ def evaluate_suite(classifier, x: torch.Tensor, y: torch.Tensor, denoiser, sched
                           in corrupted_sets(x, severities, corruptions, generator=generator, suite=suite))]
     accuracy = lambda p: (p.argmax(-1) == y).float().mean().item()
     results = {(name, mode): {} for name in classifiers for mode in modes}
-    for key, images in sets:
+    for key, images in progress(sets, desc=f"{suite}: clean + corrupted sets", leave=False):
         de_times = times if "DE" in modes else (0,)
         logits = ensemble_logits(classifiers, images, denoiser, schedule, de_times, generator, batch_size, pixels)
         if "purify" in modes or "purify-SE" in modes:

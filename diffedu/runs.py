@@ -18,6 +18,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,16 +27,16 @@ from pathlib import Path
 
 import yaml
 
-from .core import (CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, PROGRESS_FILE_ENV, atomic_write_text, process_alive,
+from .core import (CHECKS_ENV, DEVICES, METRICS_FILE, PRESETS, PROGRESS_FILE_ENV, RUN_DIR_ENV, atomic_write_text, process_alive,
                           project_dir, rows_markdown, using_run_dir)
 
 # %% auto #0
 __all__ = ['UsageError', 'shorten', 'nbs_dir', 'has_parameters_cell', 'course_notebooks', 'resolve_notebooks', 'parse_constraint',
            'notebook_parameters', 'parse_value', 'coerce', 'check_constraint', 'preset_file', 'Yaml12Loader',
            'read_params_file', 'parse_assignments', 'check_device', 'plan_run', 'check_out_dir', 'new_run_dir',
-           'read_json', 'new_summary', 'execute_plan', 'run_state', 'notebook_statuses', 'load_summary', 'resume_plan',
-           'reset_for_resume', 'collect_rows', 'run_line', 'report_markdown', 'report_html', 'write_report',
-           'list_notebooks', 'main']
+           'read_json', 'new_summary', 'cpu_count', 'execute_plan', 'run_state', 'notebook_statuses', 'load_summary',
+           'resume_plan', 'reset_for_resume', 'collect_rows', 'run_line', 'report_markdown', 'report_html',
+           'write_report', 'list_notebooks', 'main']
 
 # %% ../nbs/90_runs.ipynb #c612aec3
 class UsageError(Exception):
@@ -367,9 +368,11 @@ def _mark_interrupted(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _progress_relay(status_file: Path, entry: dict, save, echo: bool, label: str, poll: float = 1.0, echo_every: float = 10.0):
+def _progress_relay(status_file: Path, entry: dict, save, echo: bool, label: str, poll: float = 1.0,
+                    echo_every: float = 10.0, export: bool = True):
     """While a notebook runs, copy the latest line of its inner progress bar (written by `core.progress` to
-    `status_file`) into its `run.json` entry and, at most every `echo_every` s, to the terminal."""
+    `status_file`) into its `run.json` entry and, at most every `echo_every` s, to the terminal. With `export` the
+    kernel learns the file through this process's environment (one notebook at a time); a worker is told in its own."""
     stop, last = threading.Event(), {"line": None, "echoed": 0.0}
 
     def relay():
@@ -388,7 +391,8 @@ def _progress_relay(status_file: Path, entry: dict, save, echo: bool, label: str
                 last["echoed"] = time.monotonic()
 
     previous = os.environ.get(PROGRESS_FILE_ENV)
-    os.environ[PROGRESS_FILE_ENV] = str(status_file)  # the kernel inherits it
+    if export:
+        os.environ[PROGRESS_FILE_ENV] = str(status_file)  # the kernel inherits it
     thread = threading.Thread(target=relay, daemon=True)
     thread.start()
     try:
@@ -396,9 +400,9 @@ def _progress_relay(status_file: Path, entry: dict, save, echo: bool, label: str
     finally:
         stop.set()
         thread.join()
-        if previous is None:
+        if export and previous is None:
             os.environ.pop(PROGRESS_FILE_ENV, None)
-        else:
+        elif export:
             os.environ[PROGRESS_FILE_ENV] = previous
         status_file.unlink(missing_ok=True)
 
@@ -415,51 +419,194 @@ def new_summary(plan: dict[Path, dict], command: str = "") -> dict:
                 notebooks={nb.stem: dict(status="pending", parameters=values) for nb, values in plan.items()})
 
 
-def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False, progress: bool = True,
-                 command: str = "", summary: dict | None = None) -> dict:
-    """Execute every planned notebook into `run_dir`; returns the run summary (also in run.json, rewritten as the run
-    goes). With `summary` (a resumed run) the notebooks already in it that are not planned are kept as they are.
-    Ctrl-C (`KeyboardInterrupt`) marks the running notebook `interrupted`, the rest `not run`, and is re-raised."""
+def cpu_count() -> int:
+    "The CPU cores this process may use (its affinity where the system tells it, else all of them)."
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _worker(job_file: str) -> int:
+    """One notebook of a run with `jobs` > 1, in a process of its own (started by `_start_worker`): papermill on the
+    job's notebook, output, parameters and folder; the outcome goes to the job's `result` file. 130 when stopped."""
     import papermill
+
+    def stop(signum, frame):  # the first Ctrl-C or SIGTERM stops the notebook; a second must not cut its kernel's shutdown
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    job = json.loads(Path(job_file).read_text())
+    try:
+        papermill.execute_notebook(job["notebook"], job["output"], parameters=job["parameters"], kernel_name="python3",
+                                   cwd=job["cwd"], log_output=False, progress_bar=False)
+        error = None
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # reported by the runner, like a failing notebook run in turn
+        error = _failure_message(e)
+    atomic_write_text(Path(job["result"]), json.dumps(dict(error=error)))
+    return 0
+
+
+def _start_worker(nb: Path, values: dict, run_dir: Path, threads: int) -> tuple:
+    """Start `_worker` on `nb` in a new process whose environment names the notebook's run folder and progress file
+    (and `OMP_NUM_THREADS`, unless set: the cores shared among the jobs). Returns (process, its files)."""
+    folder = run_dir.resolve()
+    (folder / nb.stem).mkdir(parents=True, exist_ok=True)
+    files = {k: folder / f".{nb.stem}.{k}" for k in ("job.json", "result.json", "log")}
+    files["result.json"].unlink(missing_ok=True)
+    atomic_write_text(files["job.json"], json.dumps(dict(
+        notebook=str(nb.resolve()), output=str(folder / f"{nb.stem}.ipynb"), parameters=values,
+        cwd=str(nb.parent.resolve()), result=str(files["result.json"]))))
+    env = dict(os.environ, **{RUN_DIR_ENV: str(folder / nb.stem), PROGRESS_FILE_ENV: str(folder / nb.stem / ".progress.json")})
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    with open(files["log"], "wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", "import sys; from diffedu.runs import _worker; "
+                                    "sys.exit(_worker(sys.argv[1]))", str(files["job.json"])],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return process, files
+
+
+def _worker_outcome(process, files: dict) -> tuple[str, str | None]:
+    "(status, error) of a worker that exited: ok, failed (the notebook's error, or how the worker died) or interrupted."
+    try:
+        error = json.loads(files["result.json"].read_text())["error"]
+        status = "failed" if error else "ok"
+    except (OSError, ValueError, KeyError, TypeError):
+        if process.returncode == 130:
+            status, error = "interrupted", None
+        else:
+            log = files["log"].read_text(errors="replace").strip().splitlines() if files["log"].exists() else []
+            status, error = "failed", shorten(f"its process exited with {process.returncode}: "
+                                              f"{log[-1] if log else 'no output'} (log: {files['log']})", 500)
+    died = status == "failed" and error.startswith("its process")  # its log is the only trace: kept, and named
+    for key in ("job.json", "result.json") + (() if died else ("log",)):
+        files[key].unlink(missing_ok=True)
+    return status, error
+
+
+def _execute_in_turn(plan, run_dir, summary, save, fail_fast, progress, running):
+    "One notebook after the other, in this process (`running` holds the one under way, for an interrupt)."
+    import papermill
+    for i, (nb, values) in enumerate(plan.items(), 1):
+        entry = summary["notebooks"][nb.stem]
+        if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
+            entry["status"] = "skipped"
+            continue
+        running[nb] = time.perf_counter()
+        entry.update(status="running", started=_now())
+        save()
+        try:
+            with using_run_dir((run_dir / nb.stem).resolve()), \
+                    _progress_relay(run_dir / nb.stem / ".progress.json", entry, save, progress, nb.stem):
+                papermill.execute_notebook(str(nb), str(run_dir / f"{nb.stem}.ipynb"), parameters=values,
+                                           kernel_name="python3", cwd=str(nb.parent), log_output=False,
+                                           progress_bar=dict(desc=f"[{i}/{len(plan)}] {nb.stem}") if progress else False)
+            entry["status"] = "ok"
+            entry.pop("progress", None)
+        except Exception as e:  # a failing notebook is reported, not fatal
+            entry.update(status="failed", error=_failure_message(e))
+        entry["seconds"] = round(time.perf_counter() - running.pop(nb), 1)
+        save()
+
+
+def _execute_in_parallel(plan, run_dir, summary, save, fail_fast, progress, running, jobs: int):
+    """`jobs` notebooks at a time, each in a worker process of its own, started in the plan's order. A worker's
+    kernel gets `OMP_NUM_THREADS` = the cores / `jobs` unless it is set. On an interrupt the workers are stopped
+    (SIGTERM: each shuts its kernel down) before `execute_plan` marks them."""
+    from tqdm import tqdm
+    queue, threads = list(plan.items()), max(1, cpu_count() // jobs)
+    bar = tqdm(total=len(plan), desc=f"{len(plan)} notebooks, {jobs} at a time", unit="nb", file=sys.stderr,
+               disable=not progress)
+    workers = {}  # nb -> (process, files, relay)
+
+    def finish(nb, status, error):
+        entry = summary["notebooks"][nb.stem]
+        entry.update(status=status, **({"error": error} if error else {}))
+        if status == "ok":
+            entry.pop("progress", None)
+        entry["seconds"] = round(time.perf_counter() - running.pop(nb), 1)
+        with contextlib.suppress(OSError):  # made for its progress file: a notebook that recorded nothing leaves none
+            (run_dir / nb.stem).rmdir()
+        save()
+        bar.update(1)
+
+    try:
+        while queue or workers:
+            while queue and len(workers) < jobs:
+                nb, values = queue.pop(0)
+                entry = summary["notebooks"][nb.stem]
+                if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
+                    entry["status"] = "skipped"
+                    bar.update(1)
+                    continue
+                relay = contextlib.ExitStack()
+                relay.enter_context(_progress_relay(run_dir / nb.stem / ".progress.json", entry, save, progress, nb.stem,
+                                                    export=False))
+                running[nb] = time.perf_counter()
+                entry.update(status="running", started=_now())
+                workers[nb] = (*_start_worker(nb, values, run_dir, threads), relay)
+                save()
+            time.sleep(0.2)
+            for nb, (process, files, relay) in list(workers.items()):
+                if process.poll() is None:
+                    continue
+                del workers[nb]
+                relay.close()
+                status, error = _worker_outcome(process, files)
+                if status == "interrupted":  # stopped from outside (a Ctrl-C that reached it before this process)
+                    error = _mark_interrupted(run_dir / f"{nb.stem}.ipynb")
+                finish(nb, status, error)
+    finally:  # an interrupt, or an error of this process: no worker may outlive the run
+        for process, _, _ in workers.values():
+            if process.poll() is None:
+                process.terminate()
+        for nb, (process, files, relay) in workers.items():
+            try:
+                process.wait(timeout=60)
+            except BaseException:  # a kernel that does not shut down in a minute, or a second interrupt: stop waiting
+                process.kill()
+                process.wait()
+            relay.close()
+            status, error = _worker_outcome(process, files)
+            if status != "interrupted":  # it ended on its own just then: `execute_plan` marks only those still running
+                finish(nb, status, error)
+        bar.close()
+
+
+def execute_plan(plan: dict[Path, dict], run_dir: Path, fail_fast: bool = False, progress: bool = True,
+                 command: str = "", summary: dict | None = None, jobs: int = 1) -> dict:
+    """Execute every planned notebook into `run_dir`, `jobs` at a time; returns the run summary (also in run.json,
+    rewritten as the run goes). With `summary` (a resumed run) the notebooks already in it that are not planned are
+    kept as they are. Ctrl-C (`KeyboardInterrupt`) marks the running notebooks `interrupted`, the rest `not run`,
+    and is re-raised."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs must be an int ≥ 1, got {jobs!r}")
     summary = new_summary(plan, command) if summary is None else summary
-    summary.update(pid=os.getpid(), host=socket.gethostname())
+    summary.update(pid=os.getpid(), host=socket.gethostname(), jobs=jobs)
     lock = threading.Lock()
 
     def save():
         with lock:
             atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=1))
 
-    running = None
+    running = {}  # notebook -> its start (perf_counter), set as it starts: an interrupt at any point sees it
     try:
         save()
-        for i, (nb, values) in enumerate(plan.items(), 1):
-            entry = summary["notebooks"][nb.stem]
-            if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
-                entry["status"] = "skipped"
-                continue
-            running, start = nb, time.perf_counter()  # set together: an interrupt at any point below has both
-            entry.update(status="running", started=_now())
-            save()
-            try:
-                with using_run_dir((run_dir / nb.stem).resolve()), \
-                        _progress_relay(run_dir / nb.stem / ".progress.json", entry, save, progress, nb.stem):
-                    papermill.execute_notebook(str(nb), str(run_dir / f"{nb.stem}.ipynb"), parameters=values,
-                                               kernel_name="python3", cwd=str(nb.parent), log_output=False,
-                                               progress_bar=dict(desc=f"[{i}/{len(plan)}] {nb.stem}") if progress else False)
-                entry["status"] = "ok"
-                entry.pop("progress", None)
-            except Exception as e:  # a failing notebook is reported, not fatal
-                entry.update(status="failed", error=_failure_message(e))
-            entry["seconds"] = round(time.perf_counter() - start, 1)
-            running = None
-            save()
+        if jobs == 1:
+            _execute_in_turn(plan, run_dir, summary, save, fail_fast, progress, running)
+        else:
+            _execute_in_parallel(plan, run_dir, summary, save, fail_fast, progress, running, min(jobs, len(plan)))
         summary["finished"] = _now()
     except KeyboardInterrupt:
         summary["interrupted"] = _now()
-        if running is not None:
-            entry = summary["notebooks"][running.stem]
-            entry.update(status="interrupted", error=_mark_interrupted(run_dir / f"{running.stem}.ipynb"),
-                         seconds=round(time.perf_counter() - start, 1))
+        for nb, start in running.items():
+            summary["notebooks"][nb.stem].update(status="interrupted", error=_mark_interrupted(run_dir / f"{nb.stem}.ipynb"),
+                                                 seconds=round(time.perf_counter() - start, 1))
         for entry in summary["notebooks"].values():
             if entry["status"] in ("pending", "running"):
                 entry["status"] = "not run"
@@ -587,7 +734,9 @@ def report_markdown(run_dir: Path) -> str:
              + run_line(summary, run_dir)
              + (" — **smoke run: failing checks were recorded, not raised**" if summary.get("checks") == "record" else ""), "",
              f"{n['ok']}/{n['notebooks']} notebooks ran, {n['checks_passed']}/{n['checks']} checks passed, "
-             f"{n['metrics']} metrics recorded.", "", "## Notebooks", "",
+             f"{n['metrics']} metrics recorded."
+             + (f" {summary['jobs']} notebooks ran at a time: their seconds overlap." if summary.get("jobs", 1) > 1 else ""),
+             "", "## Notebooks", "",
              "| notebook | status | seconds | error |", "|---|---|---|---|"]
     for (name, e), status in zip(summary["notebooks"].items(), notebook_statuses(summary).values()):
         status = {"failed": "**FAILED**", "interrupted": "**interrupted**"}.get(status, status)
@@ -660,6 +809,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="re-run, into RUN_DIR, the notebooks of that run that did not end ok, with their parameters")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
     run.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    run.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                     help="notebooks at a time, each in its own process with cores/N threads (default 1)")
     sub.add_parser("list", help="course notebooks with their parameters, types, allowed values and presets")
     report = sub.add_parser("report", help="(re)write report.md and report.html of a run folder")
     report.add_argument("run_dir")
@@ -679,6 +830,8 @@ def list_notebooks() -> str:
 
 def _plan_from_args(args) -> tuple[dict[Path, dict], Path, dict | None]:
     "The plan, the run folder and (when resuming) the run's summary, from parsed arguments; `UsageError` on bad input."
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: run at least one notebook at a time")
     if args.resume is None:
         plan = plan_run(args.notebooks, args.preset or "quick", args.device or "auto", args.parameters_file, args.parameter)
         return plan, new_run_dir(args.out or "runs"), None
@@ -721,13 +874,14 @@ def main(argv: list[str] | None = None) -> int:
         reset_for_resume(run_dir, plan, summary, command)
         print(f"diffedu: resuming {', '.join(nb.stem for nb in plan)} in {run_dir}")
     else:
-        print(f"diffedu: running {len(plan)} notebook(s) with preset {args.preset or 'quick'} on {args.device or 'auto'} into {run_dir}")
+        at_a_time = f", {min(args.jobs, len(plan))} at a time" if args.jobs > 1 else ""
+        print(f"diffedu: running {len(plan)} notebook(s) with preset {args.preset or 'quick'} on {args.device or 'auto'} into {run_dir}{at_a_time}")
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None  # `kill` stops a run like Ctrl-C
     interrupted = False
     try:
         summary = execute_plan(plan, run_dir, fail_fast=args.fail_fast, progress=not args.no_progress, command=command,
-                               summary=summary)
+                               summary=summary, jobs=args.jobs)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -5,6 +5,7 @@
 # %% ../nbs/06_training.ipynb #cd72067b
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -440,6 +441,32 @@ def train_cached(denoiser: nn.Module, data, steps: int, *, name: str, seed: int 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir is not None else model_cache_dir()
     path, meta_path = folder / f"{stem}-{digest}.pt", folder / f"{stem}-{digest}.json"
+    with _cache_lock(folder / f".{stem}-{digest}.lock"):
+        return _load_or_train(denoiser, data, steps, name, seed, retrain, path, meta_path, key, device, checkpoint_every,
+                              desc, settings)
+
+
+@contextlib.contextmanager
+def _cache_lock(path: Path):
+    "Hold an exclusive lock on `path` (filelock) in the block; none where the cache folder cannot be written (it is still read)."
+    from filelock import FileLock
+    lock = FileLock(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _load_or_train(denoiser, data, steps, name, seed, retrain, path, meta_path, key, device, checkpoint_every, desc,
+                   settings) -> CachedModel:
+    "`train_cached`'s work under its lock: the entry loaded if finished (and not `retrain`), else trained and saved."
+    folder = path.parent
     if retrain:
         for f in (path, meta_path):
             f.unlink(missing_ok=True)

@@ -416,3 +416,54 @@ def test_scoreboard_page(site, server, browser):
     verdicts = {"holds exactly", "same direction", "does not reproduce", "not measured yet"}
     bad = [(row[0], row[-1]) for row in rows if row[-1] not in verdicts]
     assert not bad, f"{url}: verdict cells outside the four verdicts: {bad[:5]}"
+
+
+SLIDER_STATE = """
+(div) => ({active: div.layout.sliders[0].active,
+           data: JSON.stringify(div.data.map(t => [t.x, t.y, t.z].filter(v => v !== undefined)))})
+"""
+
+
+def _slider_pages(site) -> list[str]:
+    "Pages whose stored outputs hold a plotly figure with a slider (`slider_figure`), by file name."
+    return sorted(p.name for p in (site / "nbs").glob("*.html") if '"sliders":[{' in p.read_text(encoding="utf-8"))
+
+
+def test_docs_slider_moves_the_figure(site, server):
+    """A reader drags a plotly slider on a course page (no kernel): the figure shows another precomputed frame, the
+    slider's value changes and the page reports no JavaScript error. Playwright drives Debian's Chromium."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium: make system-deps)")
+    from playwright.sync_api import sync_playwright
+    pages = _slider_pages(site)
+    assert pages, "no course page shows a plotly slider (slider_figure's stored output)"
+    url = f"{server}/nbs/{pages[0]}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(f"JS exception: {e}"))
+            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
+                    if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+            page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}")
+                    if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)  # the browser asks for one
+            page.goto(url, timeout=PAGE_TIMEOUT * 1000)
+            figure = page.locator(".diffedu-plotly").filter(has=page.locator(".slider-container")).first
+            figure.scroll_into_view_if_needed(timeout=PAGE_TIMEOUT * 1000)
+            handle = figure.element_handle()
+            before = page.evaluate(SLIDER_STATE, handle)
+            grip = figure.locator(".slider-grip-rect").first.bounding_box()
+            rail = figure.locator(".slider-rail-rect").first.bounding_box()
+            page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(rail["x"] + rail["width"] - 2, grip["y"] + grip["height"] / 2, steps=12)
+            page.mouse.up()
+            page.wait_for_function("([div, active]) => div.layout.sliders[0].active !== active", arg=[handle, before["active"]],
+                                   timeout=PAGE_TIMEOUT * 1000)
+            after = page.evaluate(SLIDER_STATE, handle)
+        finally:
+            browser.close()
+    assert after["active"] > before["active"], (url, before["active"], after["active"])
+    assert after["data"] != before["data"], f"{url}: the slider moved but the plotted data stayed the same"
+    assert not errors, f"{url}:\n  " + "\n  ".join(errors)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -154,6 +155,8 @@ BAD = {  # case: (extra `run` arguments, expected part of the one line)
     "list item out of range": (["12_robustness", "-p", "severities=[3, 6]"], "each item must be in [1, 5]"),
     "deep nesting": (["00_core", "-p", "seed=" + "-" * 100_000 + "1"], "nested too deeply"),
     "very long value": (["00_core", "-p", "seed=" + "x" * 5000], "expected int"),
+    "no notebook at a time": (["00_core", "--jobs", "0"], "--jobs 0: run at least one notebook at a time"),
+    "jobs not a number": (["00_core", "-j", "two"], "invalid int value: 'two'"),
 }
 
 
@@ -252,3 +255,96 @@ def test_make_lab_works_as_root_and_as_a_user():
     assert res.returncode == 0, res.stderr
     (lab,) = [line for line in res.stdout.splitlines() if "jupyter lab" in line]
     assert ("--allow-root" in lab) == (os.geteuid() == 0), lab
+
+
+SHARED_MODEL = """import torch
+from diffedu.data import toy2d
+from diffedu.denoisers import EDMPrecond
+from diffedu.nets import TimeMLP
+from diffedu.training import train_cached
+torch.manual_seed(0)
+data = toy2d('moons', 256, torch.Generator().manual_seed(0))
+fit = train_cached(EDMPrecond(TimeMLP(hidden=64, depth=2, emb_dim=16)), data, 1500, name='shared toy', batch_size=64)
+record('threads', torch.get_num_threads())
+record('final loss', fit.losses[-1] if fit.losses else -1.0)"""
+
+
+def two_model_notebooks(folder):
+    "Two notebooks training one model through the cache, then a failing one: run two at a time, the first two start together."
+    folder.mkdir()
+    for name, body in [("00_a", SHARED_MODEL), ("01_b", SHARED_MODEL), ("02_c", "raise ValueError('broken on purpose')")]:
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell("preset: str = 'quick'  # {quick, full}\ndevice: str = 'auto'")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_code_cell("from diffedu.core import record"), params, nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    return folder
+
+
+def metrics(run_dir, name):
+    return {r["name"]: r for r in json.loads((run_dir / name / "metrics.json").read_text())["rows"]}
+
+
+def test_two_at_a_time_runs_workers_and_trains_a_shared_model_once(tmp_path, diffedu_env):
+    from diffedu.runs import cpu_count
+    env = dict(diffedu_env, DIFFEDU_NBS=str(two_model_notebooks(tmp_path / "nbs")))
+    env.pop("OMP_NUM_THREADS", None)
+    res = run_cli(["run", "--jobs", "2", "--out", str(tmp_path / "runs")], env, tmp_path)
+    assert res.returncode == 1 and "02_c failed: cell" in res.stderr and "broken on purpose" in res.stderr, res.stderr[-3000:]
+    assert "3 notebook(s)" in res.stdout and "2 at a time" in res.stdout
+    run_dir = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["jobs"] == 2 and summary.get("finished")
+    assert {k: e["status"] for k, e in summary["notebooks"].items()} == {"00_a": "ok", "01_b": "ok", "02_c": "failed"}
+    a, b = metrics(run_dir, "00_a"), metrics(run_dir, "01_b")
+    # the two notebooks ran at once: one trained the model, the other waited for its lock and loaded it
+    assert sorted([a["model cache: shared toy"]["value"], b["model cache: shared toy"]["value"]]) == ["hit", "miss"]
+    assert a["final loss"]["value"] == b["final loss"]["value"]  # one model, one loss curve
+    assert a["threads"]["value"] == b["threads"]["value"] == max(1, cpu_count() // 2)  # the cores shared
+    assert not list(run_dir.glob(".*")), "a worker's job, result or log file was left behind"
+    assert not (run_dir / "02_c").exists(), "a notebook that recorded nothing left a folder (made for its progress file)"
+    report = (run_dir / "report.md").read_text()
+    assert "| 02_c | **FAILED** |" in report and "2 notebooks ran at a time" in report
+
+
+def processes_in(folder):
+    "Processes whose working directory is `folder` (a kernel works in its notebook's folder)."
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "cwd") == str(folder):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc to find leftover kernels")
+def test_ctrl_c_stops_every_worker_and_their_kernels(tmp_path, slow_env):
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([DIFFEDU, "run", "--jobs", "2", "--out", str(out)], env=slow_env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_as_a_terminal_starts_it)
+    run_dir, live = wait_for_progress(out)
+    assert live["jobs"] == 2
+    deadline = time.monotonic() + 60  # 00_first, then 02_last, end while 01_slow is in its slow cell (60 s)
+    while time.monotonic() < deadline:
+        live = json.loads((run_dir / "run.json").read_text())
+        if live["notebooks"]["02_last"]["status"] == "ok":
+            break
+        time.sleep(0.5)
+    assert live["notebooks"]["01_slow"]["status"] == "running", live["notebooks"]
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 130, stderr[-2000:]
+    summary = json.loads((run_dir / "run.json").read_text())
+    statuses = {k: e["status"] for k, e in summary["notebooks"].items()}
+    assert statuses == {"00_first": "ok", "01_slow": "interrupted", "02_last": "ok"}, statuses
+    assert summary["notebooks"]["01_slow"]["error"].startswith("interrupted in cell 5 of 6: bar = progress(")
+    assert cell_statuses(run_dir / "01_slow.ipynb")[4:] == ["interrupted", "pending"]
+    deadline = time.monotonic() + 10
+    while processes_in(Path(slow_env["DIFFEDU_NBS"])) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not processes_in(Path(slow_env["DIFFEDU_NBS"])), "a kernel outlived the interrupted run"
+    assert not list(run_dir.glob(".*")), "a worker's job, result or log file was left behind"

@@ -94,10 +94,10 @@ def _hidden(cell, directives: dict[str, str]) -> bool:
 # notebook preprocessing for the site
 # ----------------------------------------------------------------------------------------------
 def plotly_html(fig: dict, div_id: str) -> str:
-    "HTML for a plotly figure JSON: a div and a script calling the (local) Plotly.newPlot."
+    "HTML for a plotly figure JSON: a div and a script calling the (local) Plotly.newPlot, frames (a slider's) included."
     layout = fig.get("layout") or {}
     height = layout.get("height") or 450
-    payload = json.dumps({"data": fig.get("data") or [], "layout": layout,
+    payload = json.dumps({"data": fig.get("data") or [], "layout": layout, "frames": fig.get("frames") or [],
                           "config": fig.get("config") or {}}, separators=(",", ":"))
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")  # keep the script tag closed
     return (
@@ -109,7 +109,7 @@ def plotly_html(fig: dict, div_id: str) -> str:
         "  function draw() {\n"
         f'    var div = document.getElementById("{div_id}");\n'
         "    var config = Object.assign({displaylogo: false}, fig.config, {responsive: true});\n"
-        "    window.Plotly.newPlot(div, fig.data, fig.layout, config);\n"
+        "    window.Plotly.newPlot(div, {data: fig.data, layout: fig.layout, frames: fig.frames, config: config});\n"
         "  }\n"
         '  if (window.Plotly) { draw(); } else { window.addEventListener("load", draw); }\n'
         "})();\n"
