@@ -237,8 +237,9 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
     if len(set(labels)) < len(labels):
         raise ValueError(f"two values print alike with fmt={fmt!r} ({labels}): the slider needs distinct labels")
     first = values.index(start) if start is not None else 0
-    base = dict(height=height, title=dict(text=title) if title else None, margin=dict(t=60 if title else 30, b=10),
-                **(layout or {}))
+    base = {k: v for k, v in dict(height=height, title=dict(text=title) if title else None,
+                                  margin=dict(t=60 if title else 30, b=10)).items() if v is not None}
+    base.update(layout or {})  # the caller's layout wins (its own margin, say)
     if interactive:
         import ipywidgets as widgets
         slider = widgets.SelectionSlider(options=list(zip(labels, values)), value=values[first], description=label,
@@ -247,7 +248,7 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
 
         def show(change=None):
             traces, layout = _traces_and_layout(draw(slider.value))
-            fig = go.Figure([*static, *traces], layout).update_layout(**{k: v for k, v in base.items() if v is not None})
+            fig = go.Figure([*static, *traces], layout).update_layout(**base)
             with out:
                 out.clear_output(wait=True)
                 fig.show()
@@ -267,7 +268,7 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
         frames.append(go.Frame(data=traces, traces=list(moving), name=name, layout=frame_layout or None))
     step = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
     fig = go.Figure(data=[*static, *frames[first].data], layout=layouts[first], frames=frames)
-    fig.update_layout(**{k: v for k, v in base.items() if v is not None})
+    fig.update_layout(**base)
     fig.update_layout(sliders=[dict(active=first, currentvalue=dict(prefix=f"{label} = "), pad=dict(t=30),
                                     steps=[dict(method="animate", label=name, args=[[name], step]) for name in labels])])
     return fig
