@@ -27,8 +27,8 @@ from tqdm.std import tqdm as text_tqdm
 __all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'PROGRESS_FILE_ENV', 'get_device',
            'seed_everything', 'noise_like', 'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir',
            'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'slider_figure',
-           'FileProgress', 'progress', 'CheckpointError', 'process_alive', 'save_checkpoint', 'load_checkpoint',
-           'matmul_gflops', 'rows_markdown', 'show_recorded']
+           'grey_heatmap', 'heatmap_image', 'FileProgress', 'progress', 'CheckpointError', 'process_alive',
+           'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown', 'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -272,6 +272,22 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
     fig.update_layout(sliders=[dict(active=first, currentvalue=dict(prefix=f"{label} = "), pad=dict(t=30),
                                     steps=[dict(method="animate", label=name, args=[[name], step]) for name in labels])])
     return fig
+
+# %% ../nbs/00_core.ipynb #6886d709
+def grey_heatmap(image, **kwargs):
+    """A plotly `Heatmap` of a 2-D grey `image` (tensor or array, values in [0, 1]; NaN drawn white), row 0 at the top,
+    stored as 8-bit grey levels."""
+    import plotly.graph_objects as go
+    pixels = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=np.float64)
+    if pixels.ndim != 2:
+        raise ValueError(f"grey_heatmap draws one 2-D grey image (H, W), got shape {pixels.shape}")
+    levels = np.round(np.clip(np.nan_to_num(pixels, nan=1.0), 0, 1) * 255).astype(np.uint8)[::-1]  # heatmap rows go upwards
+    return go.Heatmap(z=levels, colorscale="gray", zmin=0, zmax=255, showscale=False, hoverinfo="skip", **kwargs)
+
+
+def heatmap_image(trace) -> np.ndarray:
+    "The (H, W) image in [0, 1] that `grey_heatmap` drew (row 0 at the top), as float64."
+    return np.asarray(trace.z, dtype=np.float64)[::-1] / 255
 
 # %% ../nbs/00_core.ipynb #263af24a
 PROGRESS_FILE_ENV = "DIFFEDU_PROGRESS_FILE"
