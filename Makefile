@@ -72,8 +72,8 @@ outputs: setup  ## re-execute the notebooks in place so the docs show fresh outp
 	DIFFEDU_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace index.ipynb nbs/[0-9]*.ipynb
 	$(BIN)/nbdev_clean
 
-lab: setup  ## JupyterLab with the venv's kernel (as root too: Jupyter then needs --allow-root)
-	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: setup  ## JupyterLab on the course with the venv's kernel, plotly and widgets (as root too: Jupyter then needs --allow-root; ARGS=... adds options)
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 docs: setup  ## static docs site in _build/site (offline; no Quarto)
 	$(BIN)/python tools/build_docs.py

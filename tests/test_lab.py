@@ -6,12 +6,17 @@ parameters cell says `interactive = True`; Playwright for Python drives Debian's
 test fails on a JavaScript exception, a console error, or a figure that does not change. It skips only when
 /usr/bin/chromium is absent.
 """
+import contextlib
+import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
+
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -50,6 +55,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def lab_env(tmp_path) -> dict:
+    "The environment of a test's JupyterLab: its own config, settings and workspaces (none of the reader's), no progress bars."
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), DIFFEDU_PROGRESS="0", OMP_NUM_THREADS="1")
+    env.pop("DIFFEDU_RUN_DIR", None)
+    return env
+
+
+@contextlib.contextmanager
+def running_lab(command, tmp_path, cwd, port, token):
+    "Start `command` (a JupyterLab server on 127.0.0.1:`port`), wait until its API answers, yield its URL; stop it after."
+    log = open(tmp_path / "lab.log", "wb")
+    proc = subprocess.Popen(command, env=lab_env(tmp_path), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not start (exit {proc.poll()}):\n"
+                                + (tmp_path / "lab.log").read_text(errors="replace")[-3000:])
+                time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # make and the server it started
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+
+
 @pytest.fixture
 def lab(tmp_path):
     "JupyterLab on 127.0.0.1 with a token over a folder holding the interactive copy of a course notebook."
@@ -67,37 +108,13 @@ def lab(tmp_path):
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text(NOTEBOOK_SETTINGS)
     token, port = secrets.token_hex(16), free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), DIFFEDU_PROGRESS="0", OMP_NUM_THREADS="1")
-    env.pop("DIFFEDU_RUN_DIR", None)
     command = [str(BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
                "--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    log = open(tmp_path / "lab.log", "wb")
-    proc = subprocess.Popen(command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab did not start (exit {proc.poll()}):\n"
-                                + (tmp_path / "lab.log").read_text(errors="replace")[-3000:])
-                time.sleep(0.3)
+    with running_lab(command, tmp_path, work, port, token) as base:
         yield base, token
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
-        log.close()
 
 
 def test_jupyterlab_slider_redraws_the_figure(lab):
@@ -157,3 +174,33 @@ def test_stored_notebooks_are_light_and_hold_no_widget_state():
     assert not too_big, f"notebooks over 1.5 MB: {too_big}"
     assert not widget_state, f"widget state stored in: {widget_state} (clear it: Edit → Clear Outputs, or nbdev_clean)"
     assert not bundled, f"plotly.js embedded in an output of: {sorted(set(bundled))} (use pio.renderers.default = 'plotly_mimetype')"
+
+
+def test_make_lab_serves_the_course_with_its_kernel_and_extensions(tmp_path):
+    "`make lab` (what a reader types) serves the repository, the project's kernel, and working plotly and widget extensions."
+    token, port = secrets.token_hex(16), free_port()
+    args = f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 --IdentityProvider.token={token}"
+    with running_lab(["make", "--no-print-directory", "lab", f"ARGS={args}"], tmp_path, ROOT, port, token) as base:
+        get = lambda path: json.load(urllib.request.urlopen(f"{base}{path}{'&' if '?' in path else '?'}token={token}", timeout=20))
+        notebooks = {item["name"] for item in get("/api/contents/nbs?content=1")["content"]}
+        assert {"00_core.ipynb", "18_port.ipynb"} <= notebooks, sorted(notebooks)
+        specs = get("/api/kernelspecs")
+        spec = specs["kernelspecs"][specs["default"]]["spec"]
+        assert spec["display_name"] == "Python 3 (diffedu)" and Path(spec["argv"][0]).parent == BIN, spec
+        extensions = {e["name"]: e for e in get("/lab/api/extensions")}
+        for name in ("jupyterlab-plotly", "jupyter-widgets-jupyterlab-manager"):
+            assert name in extensions and extensions[name]["enabled"] and extensions[name]["status"] == "ok", (name, sorted(extensions))
+
+
+@pytest.mark.parametrize("uid", ["0", "1000"])
+def test_make_lab_adds_allow_root_only_for_root(tmp_path, uid):
+    "As root Jupyter refuses to start without --allow-root; as a user the flag is not added (`id` faked on the PATH)."
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+    (fake / "id").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+    res = subprocess.run(["make", "-n", "lab"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    (command,) = [line for line in res.stdout.splitlines() if "jupyter lab" in line]
+    assert ("--allow-root" in command) == (uid == "0"), command

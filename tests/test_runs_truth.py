@@ -250,13 +250,6 @@ def test_python_m_diffedu_pasteable_command_and_report_permissions(tmp_path, slo
     assert mode(run_dir / "run.json") == mode(run_dir / "02_last" / "metrics.json") == mode(run_dir / "02_last.ipynb")
 
 
-def test_make_lab_works_as_root_and_as_a_user():
-    res = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    (lab,) = [line for line in res.stdout.splitlines() if "jupyter lab" in line]
-    assert ("--allow-root" in lab) == (os.geteuid() == 0), lab
-
-
 SHARED_MODEL = """import torch
 from diffedu.data import toy2d
 from diffedu.denoisers import EDMPrecond
