@@ -18,9 +18,7 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -419,7 +417,7 @@ def test_scoreboard_page(site, server, browser):
 
 
 SLIDER_STATE = """
-(div) => ({active: div.layout.sliders[0].active,
+(div) => ({active: div.layout.sliders[0].active, steps: div.layout.sliders[0].steps.length,
            data: JSON.stringify(div.data.map(t => [t.x, t.y, t.z].filter(v => v !== undefined)))})
 """
 
@@ -429,41 +427,66 @@ def _slider_pages(site) -> list[str]:
     return sorted(p.name for p in (site / "nbs").glob("*.html") if '"sliders":[{' in p.read_text(encoding="utf-8"))
 
 
-def test_docs_slider_moves_the_figure(site, server):
-    """A reader drags a plotly slider on a course page (no kernel): the figure shows another precomputed frame, the
-    slider's value changes and the page reports no JavaScript error. Playwright drives Debian's Chromium."""
+def _course_pages() -> set[str]:
+    "The docs pages of the theory and paper notebooks, 02 to the last paper notebook (not 00/01, not the 9x tools)."
+    return {nb.stem + ".html" for nb in (ROOT / "nbs").glob("[0-8]*.ipynb") if nb.stem[:2] >= "02"}
+
+
+def _drag_first_slider(page, url):
+    "Load `url`, drag its first plotly slider to the end away from the active step; (before, after) states and the errors seen."
+    errors = []
+    page.on("pageerror", lambda e: errors.append(f"JS exception: {e}"))
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)  # the browser asks for one
+    page.goto(url, timeout=PAGE_TIMEOUT * 1000)
+    figure = page.locator(".diffedu-plotly").filter(has=page.locator(".slider-container")).first
+    figure.scroll_into_view_if_needed(timeout=PAGE_TIMEOUT * 1000)
+    handle = figure.element_handle()
+    before = page.evaluate(SLIDER_STATE, handle)
+    grip = figure.locator(".slider-grip-rect").first.bounding_box()
+    rail = figure.locator(".slider-rail-rect").first.bounding_box()
+    to_left = before["active"] >= before["steps"] / 2  # a slider that starts at its last frame is dragged back
+    target = rail["x"] + 2 if to_left else rail["x"] + rail["width"] - 2
+    page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target, grip["y"] + grip["height"] / 2, steps=12)
+    page.mouse.up()
+    page.wait_for_function("([div, active]) => div.layout.sliders[0].active !== active", arg=[handle, before["active"]],
+                           timeout=PAGE_TIMEOUT * 1000)
+    return before, page.evaluate(SLIDER_STATE, handle), errors
+
+
+def test_docs_sliders_move_their_figures(site, server):
+    """On every page with a plotly slider, and every course page from 02 on has one, a reader drags the first slider (no
+    kernel): the figure shows another precomputed frame, the slider's value changes and the page reports no JavaScript
+    error. Playwright drives Debian's Chromium."""
+    pages = _slider_pages(site)
+    missing = _course_pages() - set(pages)
+    assert not missing, f"course pages without a plotly slider (slider_figure's stored output): {sorted(missing)}"
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium: make system-deps)")
     from playwright.sync_api import sync_playwright
-    pages = _slider_pages(site)
-    assert pages, "no course page shows a plotly slider (slider_figure's stored output)"
-    url = f"{server}/nbs/{pages[0]}"
+    problems = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(f"JS exception: {e}"))
-            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
-                    if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-            page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}")
-                    if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)  # the browser asks for one
-            page.goto(url, timeout=PAGE_TIMEOUT * 1000)
-            figure = page.locator(".diffedu-plotly").filter(has=page.locator(".slider-container")).first
-            figure.scroll_into_view_if_needed(timeout=PAGE_TIMEOUT * 1000)
-            handle = figure.element_handle()
-            before = page.evaluate(SLIDER_STATE, handle)
-            grip = figure.locator(".slider-grip-rect").first.bounding_box()
-            rail = figure.locator(".slider-rail-rect").first.bounding_box()
-            page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(rail["x"] + rail["width"] - 2, grip["y"] + grip["height"] / 2, steps=12)
-            page.mouse.up()
-            page.wait_for_function("([div, active]) => div.layout.sliders[0].active !== active", arg=[handle, before["active"]],
-                                   timeout=PAGE_TIMEOUT * 1000)
-            after = page.evaluate(SLIDER_STATE, handle)
+            for name in pages:
+                url = f"{server}/nbs/{name}"
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                try:
+                    before, after, errors = _drag_first_slider(page, url)
+                except Exception as e:  # a page that fails is reported with the others
+                    problems.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0]}")
+                    continue
+                finally:
+                    page.close()
+                if after["active"] == before["active"]:
+                    problems.append(f"{name}: the slider did not move ({before['active']})")
+                elif after["data"] == before["data"]:
+                    problems.append(f"{name}: the slider moved but the plotted data stayed the same")
+                problems += [f"{name}: {e}" for e in errors]
         finally:
             browser.close()
-    assert after["active"] > before["active"], (url, before["active"], after["active"])
-    assert after["data"] != before["data"], f"{url}: the slider moved but the plotted data stayed the same"
-    assert not errors, f"{url}:\n  " + "\n  ".join(errors)
+    assert not problems, "\n  ".join(["docs sliders:", *problems])
