@@ -27,8 +27,8 @@ from tqdm.std import tqdm as text_tqdm
 __all__ = ['DEVICES', 'PRESETS', 'RUN_DIR_ENV', 'METRICS_FILE', 'CHECKS_ENV', 'PROGRESS_FILE_ENV', 'get_device',
            'seed_everything', 'noise_like', 'check_preset', 'using_run_dir', 'current_run_dir', 'project_dir',
            'default_file_mode', 'atomic_write_text', 'record', 'check', 'recorded', 'save_figure', 'slider_figure',
-           'grey_heatmap', 'heatmap_image', 'FileProgress', 'progress', 'CheckpointError', 'process_alive',
-           'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown', 'show_recorded']
+           'grey_heatmap', 'heatmap_image', 'tile_mosaic', 'mosaic_tile', 'FileProgress', 'progress', 'CheckpointError',
+           'process_alive', 'save_checkpoint', 'load_checkpoint', 'matmul_gflops', 'rows_markdown', 'show_recorded']
 
 # %% ../nbs/00_core.ipynb #2602e5aa
 DEVICES = ("auto", "cpu", "cuda")
@@ -222,6 +222,12 @@ def _traces_and_layout(drawn) -> tuple[list, dict]:
     raise TypeError(f"draw must return a plotly Figure or a list of traces, got {type(drawn).__name__}")
 
 
+def _title_lines(layout: dict) -> int:
+    "Lines of a plotly layout's title (0 without one; `<br>` breaks a line)."
+    text = (layout.get("title") or {}).get("text") or ""
+    return text.count("<br>") + 1 if text else 0
+
+
 def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: str | None = None, height: int = 420,
                   start=None, static=(), layout: dict | None = None, interactive: bool = False):
     """`draw(value)` (plotly traces, or a Figure, at one value) over `values` with a slider: with `interactive` an
@@ -237,9 +243,13 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
     if len(set(labels)) < len(labels):
         raise ValueError(f"two values print alike with fmt={fmt!r} ({labels}): the slider needs distinct labels")
     first = values.index(start) if start is not None else 0
-    base = {k: v for k, v in dict(height=height, title=dict(text=title) if title else None,
-                                  margin=dict(t=60 if title else 30, b=10)).items() if v is not None}
-    base.update(layout or {})  # the caller's layout wins (its own margin, say)
+
+    def base_for(drawn_layouts):
+        "The figure's own layout: height, title, a top margin with room for the longest title; the caller's `layout` wins."
+        lines = max([1 if title else 0] + [_title_lines(drawn) for drawn in drawn_layouts])
+        base = {k: v for k, v in dict(height=height, title=dict(text=title) if title else None,
+                                      margin=dict(t=30 + 24 * lines, b=10)).items() if v is not None}
+        return {**base, **(layout or {})}
     if interactive:
         import ipywidgets as widgets
         slider = widgets.SelectionSlider(options=list(zip(labels, values)), value=values[first], description=label,
@@ -248,7 +258,7 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
 
         def show(change=None):
             traces, layout = _traces_and_layout(draw(slider.value))
-            fig = go.Figure([*static, *traces], layout).update_layout(**base)
+            fig = go.Figure([*static, *traces], layout).update_layout(**base_for([layout]))
             with out:
                 out.clear_output(wait=True)
                 fig.show()
@@ -268,7 +278,7 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
         frames.append(go.Frame(data=traces, traces=list(moving), name=name, layout=frame_layout or None))
     step = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
     fig = go.Figure(data=[*static, *frames[first].data], layout=layouts[first], frames=frames)
-    fig.update_layout(**base)
+    fig.update_layout(**base_for(layouts))
     fig.update_layout(sliders=[dict(active=first, currentvalue=dict(prefix=f"{label} = "), pad=dict(t=30),
                                     steps=[dict(method="animate", label=name, args=[[name], step]) for name in labels])])
     return fig
@@ -288,6 +298,32 @@ def grey_heatmap(image, **kwargs):
 def heatmap_image(trace) -> np.ndarray:
     "The (H, W) image in [0, 1] that `grey_heatmap` drew (row 0 at the top), as float64."
     return np.asarray(trace.z, dtype=np.float64)[::-1] / 255
+
+
+def tile_mosaic(images, columns: int | None = None, gap: int = 1, row_gap: int | None = None) -> torch.Tensor:
+    """Grey images (N, H, W) or (N, 1, H, W) as one (H', W') mosaic, `columns` to a row (default: one row), `gap` NaN
+    pixels (white in `grey_heatmap`) between columns and `row_gap` (default `gap`) above every row but the first."""
+    tiles = torch.as_tensor(images).detach().cpu().float()
+    tiles = tiles[:, 0] if tiles.ndim == 4 and tiles.shape[1] == 1 else tiles
+    if tiles.ndim != 3 or not len(tiles):
+        raise ValueError(f"tile_mosaic takes grey images (N, H, W) or (N, 1, H, W), N ≥ 1; got shape {tuple(tiles.shape)}")
+    n, h, w = tiles.shape
+    columns, row_gap = columns or n, gap if row_gap is None else row_gap
+    if columns < 1 or gap < 0 or row_gap < 0:
+        raise ValueError(f"columns must be ≥ 1 and the gaps ≥ 0, got columns={columns}, gap={gap}, row_gap={row_gap}")
+    rows = math.ceil(n / columns)
+    mosaic = torch.full((rows * (h + row_gap) - row_gap, columns * (w + gap) - gap), math.nan)
+    for k in range(n):
+        r, c = divmod(k, columns)
+        mosaic[r * (h + row_gap):r * (h + row_gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[k]
+    return mosaic
+
+
+def mosaic_tile(mosaic, k: int, size: tuple, columns: int, gap: int = 1, row_gap: int | None = None):
+    "Tile `k` (of `size` (H, W)) of a `tile_mosaic` laid out with the same `columns` and gaps."
+    (h, w), row_gap = size, gap if row_gap is None else row_gap
+    r, c = divmod(k, columns)
+    return mosaic[r * (h + row_gap):r * (h + row_gap) + h, c * (w + gap):c * (w + gap) + w]
 
 # %% ../nbs/00_core.ipynb #263af24a
 PROGRESS_FILE_ENV = "DIFFEDU_PROGRESS_FILE"
