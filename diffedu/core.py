@@ -257,8 +257,8 @@ def slider_figure(draw, values, *, label: str = "σ", fmt: str = "{:g}", title: 
         out = widgets.Output()
 
         def show(change=None):
-            traces, layout = _traces_and_layout(draw(slider.value))
-            fig = go.Figure([*static, *traces], layout).update_layout(**base_for([layout]))
+            traces, drawn_layout = _traces_and_layout(draw(slider.value))
+            fig = go.Figure([*static, *traces], drawn_layout).update_layout(**base_for([drawn_layout]))
             with out:
                 out.clear_output(wait=True)
                 fig.show()
@@ -314,8 +314,7 @@ def tile_mosaic(images, columns: int | None = None, gap: int = 1, row_gap: int |
     rows = math.ceil(n / columns)
     mosaic = torch.full((rows * (h + row_gap) - row_gap, columns * (w + gap) - gap), math.nan)
     for k in range(n):
-        r, c = divmod(k, columns)
-        mosaic[r * (h + row_gap):r * (h + row_gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[k]
+        mosaic_tile(mosaic, k, (h, w), columns, gap, row_gap)[:] = tiles[k]  # a view: the slot's place is computed once, there
     return mosaic
 
 

@@ -489,16 +489,31 @@ def _worker_outcome(process, files: dict) -> tuple[str, str | None]:
     return status, error
 
 
+def _start_entry(entry: dict, summary: dict, fail_fast: bool, running: dict, nb: Path) -> bool:
+    "Mark `nb` running (its start in `running`) and return True; or, after a failure under `fail_fast`, skipped: False."
+    if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
+        entry["status"] = "skipped"
+        return False
+    running[nb] = time.perf_counter()
+    entry.update(status="running", started=_now())
+    return True
+
+
+def _end_entry(entry: dict, status: str, error: str | None, start: float):
+    "A notebook's run ended: its status, error, seconds since `start`; an ok one's last progress line is dropped."
+    entry.update(status=status, **({"error": error} if error else {}))
+    if status == "ok":
+        entry.pop("progress", None)
+    entry["seconds"] = round(time.perf_counter() - start, 1)
+
+
 def _execute_in_turn(plan, run_dir, summary, save, fail_fast, progress, running):
     "One notebook after the other, in this process (`running` holds the one under way, for an interrupt)."
     import papermill
     for i, (nb, values) in enumerate(plan.items(), 1):
         entry = summary["notebooks"][nb.stem]
-        if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
-            entry["status"] = "skipped"
+        if not _start_entry(entry, summary, fail_fast, running, nb):
             continue
-        running[nb] = time.perf_counter()
-        entry.update(status="running", started=_now())
         save()
         try:
             with using_run_dir((run_dir / nb.stem).resolve()), \
@@ -506,11 +521,9 @@ def _execute_in_turn(plan, run_dir, summary, save, fail_fast, progress, running)
                 papermill.execute_notebook(str(nb), str(run_dir / f"{nb.stem}.ipynb"), parameters=values,
                                            kernel_name="python3", cwd=str(nb.parent), log_output=False,
                                            progress_bar=dict(desc=f"[{i}/{len(plan)}] {nb.stem}") if progress else False)
-            entry["status"] = "ok"
-            entry.pop("progress", None)
+            _end_entry(entry, "ok", None, running.pop(nb))
         except Exception as e:  # a failing notebook is reported, not fatal
-            entry.update(status="failed", error=_failure_message(e))
-        entry["seconds"] = round(time.perf_counter() - running.pop(nb), 1)
+            _end_entry(entry, "failed", _failure_message(e), running.pop(nb))
         save()
 
 
@@ -525,11 +538,7 @@ def _execute_in_parallel(plan, run_dir, summary, save, fail_fast, progress, runn
     workers = {}  # nb -> (process, files, relay)
 
     def finish(nb, status, error):
-        entry = summary["notebooks"][nb.stem]
-        entry.update(status=status, **({"error": error} if error else {}))
-        if status == "ok":
-            entry.pop("progress", None)
-        entry["seconds"] = round(time.perf_counter() - running.pop(nb), 1)
+        _end_entry(summary["notebooks"][nb.stem], status, error, running.pop(nb))
         with contextlib.suppress(OSError):  # made for its progress file: a notebook that recorded nothing leaves none
             (run_dir / nb.stem).rmdir()
         save()
@@ -540,15 +549,12 @@ def _execute_in_parallel(plan, run_dir, summary, save, fail_fast, progress, runn
             while queue and len(workers) < jobs:
                 nb, values = queue.pop(0)
                 entry = summary["notebooks"][nb.stem]
-                if fail_fast and any(e["status"] == "failed" for e in summary["notebooks"].values()):
-                    entry["status"] = "skipped"
+                if not _start_entry(entry, summary, fail_fast, running, nb):
                     bar.update(1)
                     continue
                 relay = contextlib.ExitStack()
                 relay.enter_context(_progress_relay(run_dir / nb.stem / ".progress.json", entry, save, progress, nb.stem,
                                                     export=False))
-                running[nb] = time.perf_counter()
-                entry.update(status="running", started=_now())
                 workers[nb] = (*_start_worker(nb, values, run_dir, threads), relay)
                 save()
             time.sleep(0.2)
