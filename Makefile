@@ -21,7 +21,7 @@ results: setup  ## run a preset (PRESET=medium: CPU, 28x28, <= 30 min each; PRES
 	  $(BIN)/python tools/collect_results.py "$$(ls -d runs/$(PRESET)/*/ | sort | tail -1)" \
 	  && $(MAKE) --no-print-directory scoreboard && exit $$status
 
-scoreboard: setup  ## SCOREBOARD.md: every claim of nbs/claims.yaml against the runs under results/ (nbs/92_scoreboard.ipynb)
+scoreboard: setup  ## SCOREBOARD.md: every claim of nbs/claims.yaml against the runs under results/ (nbs/lib/scoreboard.ipynb)
 	$(BIN)/python -c "from diffedu.scoreboard import write_scoreboard; print('wrote', write_scoreboard('.'))"
 
 test: setup  ## the whole suite: library/notebook sync, nbdev_clean, unused imports, nbdev_test, pytest
@@ -33,7 +33,7 @@ $(STAMP): settings.ini constraints.txt setup.py Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
-	@# torchattacks (the reference attacks of 09_attacks) pins requests~=2.25.1, its only conflict: install it alone
+	@# torchattacks (the reference attacks of 08_attacks) pins requests~=2.25.1, its only conflict: install it alone
 	$(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (diffedu)" >/dev/null
 	@touch $@

@@ -24,7 +24,7 @@ def evaluate_suite(classifier, x: torch.Tensor, y: torch.Tensor, denoiser, sched
                    purify_steps: int = 10, generator=None, batch_size: int = 4096, pixels: bool = True,
                    suite: str = DEFAULT_SUITE) -> dict:
     """Accuracy of a classifier (or a dict of named classifiers, which then share every corrupted and denoised copy) on the
-    clean images `x` and on each corruption of `suite` (notebook 08) at each severity:
+    clean images `x` and on each corruption of `suite` (notebook 07) at each severity:
     {(name, mode): {"clean" or (corruption, severity): accuracy}}."""
     unknown = set(modes) - set(MODES)
     if unknown:

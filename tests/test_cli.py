@@ -26,13 +26,13 @@ def make_nb(path, params_src, body_src):
 
 BAD_INPUTS = {
     "unknown notebook": (["run", "no_such_notebook"], "unknown notebook 'no_such_notebook'"),
-    "unknown parameter": (["run", "00_core", "-p", "bogus=1"], "unknown parameter 'bogus'"),
-    "wrong type": (["run", "00_core", "-p", "seed=abc"], "parameter seed=abc for 00_core: expected int"),
-    "wrong type (float for int)": (["run", "00_core", "-p", "bench_size=1.5"], "expected int"),
-    "unknown preset": (["run", "00_core", "--preset", "huge"], "unknown preset 'huge'"),
-    "unknown device": (["run", "00_core", "--device", "tpu"], "unknown device 'tpu'"),
-    "missing -f file": (["run", "00_core", "-f", "/no/such.yaml"], "does not exist"),
-    "bad -p syntax": (["run", "00_core", "-p", "seed"], "expected name=value"),
+    "unknown parameter": (["run", "01_schedules", "-p", "bogus=1"], "unknown parameter 'bogus'"),
+    "wrong type": (["run", "01_schedules", "-p", "seed=abc"], "parameter seed=abc for 01_schedules: expected int"),
+    "wrong type (float for int)": (["run", "01_schedules", "-p", "n_points=1.5"], "expected int"),
+    "unknown preset": (["run", "01_schedules", "--preset", "huge"], "unknown preset 'huge'"),
+    "unknown device": (["run", "01_schedules", "--device", "tpu"], "unknown device 'tpu'"),
+    "missing -f file": (["run", "01_schedules", "-f", "/no/such.yaml"], "does not exist"),
+    "bad -p syntax": (["run", "01_schedules", "-p", "seed"], "expected name=value"),
     "unknown option": (["run", "--bogus"], "unrecognized arguments: --bogus"),
     "unknown command": (["fly"], "invalid choice"),
 }
@@ -53,7 +53,7 @@ def test_cuda_without_gpu_exits_2(tmp_path, diffedu_env):
     import torch
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    res = run_cli(["run", "00_core", "--device", "cuda", "--out", str(tmp_path / "runs")], diffedu_env, tmp_path)
+    res = run_cli(["run", "01_schedules", "--device", "cuda", "--out", str(tmp_path / "runs")], diffedu_env, tmp_path)
     assert res.returncode == 2 and "no CUDA GPU" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
 
@@ -61,7 +61,7 @@ def test_cuda_without_gpu_exits_2(tmp_path, diffedu_env):
 def test_bad_value_in_params_file_exits_2(tmp_path, diffedu_env):
     f = tmp_path / "p.yaml"
     f.write_text("seed: [1, 2]\n")
-    res = run_cli(["run", "00_core", "-f", str(f), "--out", str(tmp_path / "runs")], diffedu_env, tmp_path)
+    res = run_cli(["run", "01_schedules", "-f", str(f), "--out", str(tmp_path / "runs")], diffedu_env, tmp_path)
     assert res.returncode == 2 and "expected int" in res.stderr
     assert not (tmp_path / "runs").exists()
 
@@ -69,19 +69,18 @@ def test_bad_value_in_params_file_exits_2(tmp_path, diffedu_env):
 def test_list_shows_parameters_and_presets(tmp_path, diffedu_env):
     res = run_cli(["list"], diffedu_env, tmp_path)
     assert res.returncode == 0
-    assert "00_core  (presets: quick, full)" in res.stdout
+    assert "01_schedules  (presets: quick, full)" in res.stdout
     assert "    seed: int = 0  # random seed" in res.stdout
 
 
 def test_every_course_notebook_has_a_valid_full_preset():
     from diffedu.runs import course_notebooks, plan_run
     notebooks = course_notebooks(ROOT / "nbs")
-    assert {"00_core", "01_data", "90_runs"} <= set(notebooks)
+    assert {"01_schedules", "02_denoisers", "18_port"} <= set(notebooks) and not any("/" in n for n in notebooks)
     plan = plan_run(list(notebooks), preset="full", device="cpu", folder=ROOT / "nbs")
-    # `plan_run` sets `preset` itself: the full preset files must also set parameters of their own (90_runs and
-    # 92_scoreboard have none: they train nothing)
+    # `plan_run` sets `preset` itself: the full preset files must also set parameters of their own
     assert all(values["preset"] == "full" for values in plan.values())
-    thin = [nb.stem for nb, values in plan.items() if nb.stem not in ("90_runs", "92_scoreboard") and len(set(values) - {"preset", "device"}) == 0]
+    thin = [nb.stem for nb, values in plan.items() if len(set(values) - {"preset", "device"}) == 0]
     assert not thin, f"full presets that change nothing: {thin}"
 
 
@@ -95,9 +94,9 @@ def test_every_medium_preset_is_valid_and_listed():
     assert all(values["preset"] == "medium" and len(set(values) - {"preset", "device"}) > 0 for values in plan.values())
     for name in medium:
         assert "medium" in notebook_parameters(notebooks[name])["preset"]["constraint"]["text"], name
-    assert not (ROOT / "nbs" / "00_core.medium.yaml").exists()
-    with pytest.raises(Exception, match="no 00_core.medium.yaml beside it"):
-        plan_run(["00_core"], preset="medium", device="cpu", folder=ROOT / "nbs")
+    assert not (ROOT / "nbs" / "01_schedules.medium.yaml").exists()
+    with pytest.raises(Exception, match="no 01_schedules.medium.yaml beside it"):
+        plan_run(["01_schedules"], preset="medium", device="cpu", folder=ROOT / "nbs")
 
 
 def test_papermill_reads_every_parameters_cell(caplog):
@@ -114,24 +113,24 @@ def test_papermill_reads_every_parameters_cell(caplog):
 
 
 def test_real_papermill_run_with_overrides(tmp_path, diffedu_env):
-    "01_data through papermill with -p overrides: outputs, metrics and both reports; a second run gets a new folder."
+    "01_schedules through papermill with -p overrides: outputs, metrics and both reports; a second run gets a new folder."
     out = tmp_path / "runs"
     params = tmp_path / "p.yaml"
-    params.write_text("n_toy: 300\n")
-    res = run_cli(["run", "01_data", "-f", str(params), "-p", "seed=3", "--out", str(out), "--no-progress"], diffedu_env, tmp_path)
+    params.write_text("n_points: 300\n")
+    res = run_cli(["run", "01_schedules", "-f", str(params), "-p", "seed=3", "--out", str(out), "--no-progress"], diffedu_env, tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (run_dir,) = out.iterdir()
     summary = json.loads((run_dir / "run.json").read_text())
-    entry = summary["notebooks"]["01_data"]
-    assert entry["status"] == "ok" and entry["parameters"]["seed"] == 3 and entry["parameters"]["n_toy"] == 300
-    executed = nbformat.read(run_dir / "01_data.ipynb", as_version=4)
+    entry = summary["notebooks"]["01_schedules"]
+    assert entry["status"] == "ok" and entry["parameters"]["seed"] == 3 and entry["parameters"]["n_points"] == 300
+    executed = nbformat.read(run_dir / "01_schedules.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "seed = 3" in injected[0].source and "n_toy = 300" in injected[0].source
-    rows = json.loads((run_dir / "01_data" / "metrics.json").read_text())["rows"]
+    assert injected and "seed = 3" in injected[0].source and "n_points = 300" in injected[0].source
+    rows = json.loads((run_dir / "01_schedules" / "metrics.json").read_text())["rows"]
     assert any(r["kind"] == "check" and r["passed"] for r in rows)
-    assert (run_dir / "01_data" / "figures" / "toy2d.png").is_file()
+    assert (run_dir / "01_schedules" / "figures" / "schedules.png").is_file()
     md = (run_dir / "report.md").read_text()
-    assert "| 01_data | ok |" in md and "8gaussians" in md
+    assert "| 01_schedules | ok |" in md and "DDS t*" in md
     assert "<table>" in (run_dir / "report.html").read_text()
     # regenerate the report from the folder alone
     (run_dir / "report.md").unlink()

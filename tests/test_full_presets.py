@@ -27,24 +27,22 @@ NBS = ROOT / "nbs"
 # Allowed: an int no larger than the full preset's value, or a list whose items all occur in the full list (a coarser
 # grid). Never the data, the network or the method (PROTECTED). Comments: the full preset's values and why ours suffice.
 SHRINK = {
-    "00_core": {"bench_size": 512},                                   # matmul probe 4096²
-    "01_data": {"n_toy": 2000},                                       # toy points 20000
-    "02_schedules": {"n_points": 1500},                               # diffusing points 20000
-    "03_denoisers": {"n_train": 200, "n_queries": 16},                # toy points 2000; exact Fashion-MNIST queries 256
-    "04_metrics": {"n_samples": 1000, "n_baseline": 4, "n_projections": 200, "n_train": 200},  # 10000, 20, 1000, 2000
-    "05_nets": {"bench_batch": 4, "bench_repeats": 1},                # timing batch 128, 10 repeats
+    "01_schedules": {"n_points": 1500},                               # diffusing points 20000
+    "02_denoisers": {"n_train": 200, "n_queries": 16},                # toy points 2000; exact Fashion-MNIST queries 256
+    "03_metrics": {"n_samples": 1000, "n_baseline": 4, "n_projections": 200, "n_train": 200},  # 10000, 20, 1000, 2000
+    "04_nets": {"bench_batch": 4, "bench_repeats": 1},                # timing batch 128, 10 repeats
     # 20000 steps × batch 1024 → 600 × 256: at the full lr 1e-3, 300 steps miss the trained ≈ optimum checks (1.13 > 1.1);
     # points 20000 / 10000 / 200000, resume comparison 300 steps
-    "06_training": {"n_train": 2000, "n_test": 1000, "n_reference": 5000, "steps": 600, "batch_size": 256,
+    "05_training": {"n_train": 2000, "n_test": 1000, "n_reference": 5000, "steps": 600, "batch_size": 256,
                     "resume_steps": 30},
     # 20000 samples, 64 Karras levels (16 miss the Heun NLL check), 20 baseline pairs
-    "07_sampling": {"n_samples": 1000, "n_steps": 40, "n_baseline": 4},
+    "06_sampling": {"n_samples": 1000, "n_steps": 40, "n_baseline": 4},
     # 2000 images per resolution, 1000 per suite, 200000 OOD scores, 10000 eval images, 3000 classifier steps (200 reach 83-87 % ≥ 80 %)
-    "08_corruptions": {"n_monotone": 64, "n_suite": 64, "n_ood": 20000, "n_eval": 200, "clf_steps": 200},
+    "07_corruptions": {"n_monotone": 64, "n_suite": 64, "n_ood": 20000, "n_eval": 200, "clf_steps": 200},
     # 128 points per σ; toy MLP 20000 steps; U-Net 20000 steps × 256;
     # 8 images: each 784×784 U-Net Jacobian takes ~12 s here, at 4 σ, computed twice (cells of the SVD and symmetry)
     # classifiers 3000 steps × 256 with PGD-10 inside; 1000 attacked images under PGD-20 and AutoAttack (APGD 100 steps, Square 5000)
-    "09_attacks": {"clf_steps": 20, "clf_batch": 32, "train_pgd_steps": 2, "eval_pgd_steps": 3, "apgd_steps": 3, "square_queries": 20, "n_eval": 24,
+    "08_attacks": {"clf_steps": 20, "clf_batch": 32, "train_pgd_steps": 2, "eval_pgd_steps": 3, "apgd_steps": 3, "square_queries": 20, "n_eval": 24,
                    "max_images": 300},
     # U-Net 6000 steps × 256, classifiers 3000 × 256; 100 images × 3 σ × 3 base classifiers × (100 + 10000) noise draws
     "09_certify": {"score_steps": 5, "score_batch": 8, "clf_steps": 10, "clf_batch": 32, "radii": [0.0, 0.5],
@@ -77,8 +75,6 @@ SHRINK = {
                 "labeller_steps": 20, "clf_steps": 5, "batch_real": 8, "train_pgd_steps": 1, "gammas": [0.15], "repeat_seeds": [1], "n_eval": 16,
                 "eval_pgd_steps": 2, "apgd_steps": 2, "arc_eps": [0.0, 0.25], "disc_steps": 5, "disc_batch": 16, "n_bins": 2,
                 "max_images": 300},
-    "90_runs": {},                                                    # the full preset is empty
-    "92_scoreboard": {},                                              # the full preset is empty: it reads results/, trains nothing
     # Score U-Net 20000 steps × 256, classifiers 4000 × 256, fine-tuning 1000 steps, 5000 eval images, severities 1-5,
     # 10 DDIM steps, 6 PAG images; all 60000 + 10000 Fashion-MNIST images (DE and the OOD scores run over every test image)
     "12_robustness": {"score_steps": 30, "score_batch": 16, "clf_steps": 30, "clf_batch": 32, "finetune_steps": 10,

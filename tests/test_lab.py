@@ -1,7 +1,7 @@
 """The course in JupyterLab, in a real browser (issue 16): a course notebook with `interactive=True` runs in JupyterLab
 with the project's kernel, a reader moves its ipywidgets slider, and the figure the kernel redraws changes.
 
-JupyterLab is started on 127.0.0.1 with a token, in a temporary folder holding a copy of nbs/00_core.ipynb whose
+JupyterLab is started on 127.0.0.1 with a token, in a temporary folder holding a copy of nbs/lib/core.ipynb whose
 parameters cell says `interactive = True`; Playwright for Python drives Debian's Chromium (no browser download). The
 test fails on a JavaScript exception, a console error, or a figure that does not change. It skips only when
 /usr/bin/chromium is absent.
@@ -24,7 +24,7 @@ import pytest
 from conftest import BIN, ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-NOTEBOOK = "00_core.ipynb"
+NOTEBOOK = "lib/core.ipynb"
 TIMEOUT_MS = 120_000
 
 PLOT_STATE = """() => {
@@ -103,6 +103,7 @@ def lab(tmp_path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []  # what the test sees comes from this run
+    (work / NOTEBOOK).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, work / NOTEBOOK)
     settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
@@ -183,7 +184,7 @@ def test_make_lab_serves_the_course_with_its_kernel_and_extensions(tmp_path):
     with running_lab(["make", "--no-print-directory", "lab", f"ARGS={args}"], tmp_path, ROOT, port, token) as base:
         get = lambda path: json.load(urllib.request.urlopen(f"{base}{path}{'&' if '?' in path else '?'}token={token}", timeout=20))
         notebooks = {item["name"] for item in get("/api/contents/nbs?content=1")["content"]}
-        assert {"00_core.ipynb", "18_port.ipynb"} <= notebooks, sorted(notebooks)
+        assert {"01_schedules.ipynb", "18_port.ipynb"} <= notebooks, sorted(notebooks)
         specs = get("/api/kernelspecs")
         spec = specs["kernelspecs"][specs["default"]]["spec"]
         assert spec["display_name"] == "Python 3 (diffedu)" and Path(spec["argv"][0]).parent == BIN, spec

@@ -145,18 +145,18 @@ def one_line_exit_2(res, expected):
 
 
 BAD = {  # case: (extra `run` arguments, expected part of the one line)
-    "preset through -p": (["00_core", "-p", "preset=full"], "choose the preset with --preset full"),
-    "device through -p": (["00_core", "-p", "device=cpu"], "choose the device with --device cpu"),
-    "a name given twice": (["00_core", "-p", "seed=1", "-p", "seed=2"], "-p seed is given twice"),
-    "negative count": (["01_data", "-p", "n_toy=-5"], "n_toy=-5 for 01_data: must be in [1, 1000000]"),
-    "zero count": (["01_data", "-p", "n_toy=0"], "must be in [1, 1000000]"),
-    "absurd count": (["01_data", "-p", "n_toy=1000000000000"], "must be in [1, 1000000]"),
+    "preset through -p": (["01_schedules", "-p", "preset=full"], "choose the preset with --preset full"),
+    "device through -p": (["01_schedules", "-p", "device=cpu"], "choose the device with --device cpu"),
+    "a name given twice": (["01_schedules", "-p", "seed=1", "-p", "seed=2"], "-p seed is given twice"),
+    "negative count": (["01_schedules", "-p", "n_points=-5"], "n_points=-5 for 01_schedules: must be in [1, 1000000]"),
+    "zero count": (["01_schedules", "-p", "n_points=0"], "must be in [1, 1000000]"),
+    "absurd count": (["01_schedules", "-p", "n_points=1000000000000"], "must be in [1, 1000000]"),
     "unknown choice": (["10_jacobian", "-p", "image_net=resnet"], "must be one of {mlp, unet}"),
     "list item out of range": (["12_robustness", "-p", "severities=[3, 6]"], "each item must be in [1, 5]"),
-    "deep nesting": (["00_core", "-p", "seed=" + "-" * 100_000 + "1"], "nested too deeply"),
-    "very long value": (["00_core", "-p", "seed=" + "x" * 5000], "expected int"),
-    "no notebook at a time": (["00_core", "--jobs", "0"], "--jobs 0: run at least one notebook at a time"),
-    "jobs not a number": (["00_core", "-j", "two"], "invalid int value: 'two'"),
+    "deep nesting": (["01_schedules", "-p", "seed=" + "-" * 100_000 + "1"], "nested too deeply"),
+    "very long value": (["01_schedules", "-p", "seed=" + "x" * 5000], "expected int"),
+    "no notebook at a time": (["01_schedules", "--jobs", "0"], "--jobs 0: run at least one notebook at a time"),
+    "jobs not a number": (["01_schedules", "-j", "two"], "invalid int value: 'two'"),
 }
 
 
@@ -174,7 +174,7 @@ def test_bad_params_files_are_one_line(tmp_path, diffedu_env):
              "device.yaml": (b"device: cuda\n", "sets device: cuda but the run uses --device auto")}
     for name, (content, expected) in cases.items():
         (tmp_path / name).write_bytes(content)
-        res = run_cli(["run", "00_core", "-f", str(tmp_path / name), "--out", str(tmp_path / "runs")], diffedu_env, tmp_path)
+        res = run_cli(["run", "01_schedules", "-f", str(tmp_path / name), "--out", str(tmp_path / "runs")], diffedu_env, tmp_path)
         one_line_exit_2(res, expected)
     assert not (tmp_path / "runs").exists()
 
@@ -183,12 +183,12 @@ def test_bad_out_folders_are_one_line_and_leave_nothing(tmp_path, diffedu_env):
     (tmp_path / "a_file").write_text("")
     for out, expected in [(tmp_path / "a_file", "is a file, not a folder"), (tmp_path / "a_file" / "runs", "is a file"),
                           ("/proc/diffedu-runs", "cannot write there"), ("/proc/self/runs/x", "cannot write there")]:
-        res = run_cli(["run", "00_core", "--out", str(out)], diffedu_env, tmp_path)
+        res = run_cli(["run", "01_schedules", "--out", str(out)], diffedu_env, tmp_path)
         one_line_exit_2(res, expected)
     if os.geteuid() != 0:  # root writes through permission bits; the /proc cases above hold for root too
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
-        one_line_exit_2(run_cli(["run", "00_core", "--out", str(locked / "runs")], diffedu_env, tmp_path), "cannot write there")
+        one_line_exit_2(run_cli(["run", "01_schedules", "--out", str(locked / "runs")], diffedu_env, tmp_path), "cannot write there")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a_file"] + (["locked"] if os.geteuid() != 0 else []))
 
 
@@ -228,9 +228,9 @@ def test_list_shows_allowed_values_and_every_number_states_them():
 def test_yaml_numbers_in_a_params_file_are_numbers_as_with_p(tmp_path):
     from diffedu.runs import plan_run
     (tmp_path / "p.yaml").write_text("lr: 1e-3\nema_decay: 9.9E-1\nsteps: 1_000\n")
-    nb = ROOT / "nbs" / "06_training.ipynb"
-    from_file = plan_run(["06_training"], params_files=[str(tmp_path / "p.yaml")], folder=ROOT / "nbs")[nb]
-    from_cli = plan_run(["06_training"], assignments=["lr=1e-3", "ema_decay=9.9E-1", "steps=1_000"], folder=ROOT / "nbs")[nb]
+    nb = ROOT / "nbs" / "05_training.ipynb"
+    from_file = plan_run(["05_training"], params_files=[str(tmp_path / "p.yaml")], folder=ROOT / "nbs")[nb]
+    from_cli = plan_run(["05_training"], assignments=["lr=1e-3", "ema_decay=9.9E-1", "steps=1_000"], folder=ROOT / "nbs")[nb]
     assert from_file["lr"] == from_cli["lr"] == 0.001 and from_file["ema_decay"] == from_cli["ema_decay"] == 0.99
     assert from_file["steps"] == from_cli["steps"] == 1000
 

@@ -2,7 +2,7 @@
 
 Every row of a committed `results/<preset>/<notebook>/metrics.json` that carries a `paper` value must be placed by
 exactly one claim of its notebook; claim ids are unique and lowercase; every claim names a notebook that exists; and
-SCOREBOARD.md is what `make scoreboard` writes from them now. How claims and verdicts work: nbs/92_scoreboard.ipynb.
+SCOREBOARD.md is what `make scoreboard` writes from them now. How claims and verdicts work: nbs/lib/scoreboard.ipynb.
 """
 import json
 import re

@@ -26,7 +26,7 @@ def collect(run_dir: Path) -> list[Path]:
         dest = ROOT / "results" / summary["preset"] / name
         if dest.exists():
             shutil.rmtree(dest)
-        if not (run_dir / name).is_dir() or not any((run_dir / name).iterdir()):  # it recorded nothing and saved no figure (92_scoreboard): nothing to keep
+        if not (run_dir / name).is_dir() or not any((run_dir / name).iterdir()):  # it recorded nothing and saved no figure (lib/scoreboard): nothing to keep
             print(f"{name}: recorded nothing, not collected", file=sys.stderr)
             continue
         shutil.copytree(run_dir / name, dest)  # metrics.json and figures/
