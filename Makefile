@@ -8,7 +8,7 @@ STAMP := $(VENV)/.diffedu-installed
 DATA_STAMP := data/node_modules/.diffedu-installed
 ARGS ?=
 
-.PHONY: run test lab docs setup data system-deps check-sync lint clean-nbs nbtest pytest readme outputs results scoreboard
+.PHONY: run test lab docs exercises setup data system-deps check-sync lint clean-nbs nbtest pytest readme outputs results scoreboard
 
 JOBS ?= 2
 run: setup  ## execute every course notebook (quick preset, CPU, JOBS=2 at a time, each on cores/JOBS threads) into runs/<run-id>/ with a report
@@ -77,6 +77,9 @@ lab: setup  ## JupyterLab on the course with the venv's kernel, plotly and widge
 
 docs: setup  ## static docs site in _build/site (offline; no Quarto)
 	$(BIN)/python tools/build_docs.py
+
+exercises: setup  ## student copies of the course in exercises/: every solution replaced by a stub that raises NotImplementedError with a hint
+	$(BIN)/diffedu exercises --out exercises
 
 readme: setup  ## README.md from index.ipynb (nbconvert, no Quarto)
 	$(BIN)/python tools/build_docs.py --readme-only

@@ -820,6 +820,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="course notebooks with their parameters, types, allowed values and presets")
     report = sub.add_parser("report", help="(re)write report.md and report.html of a run folder")
     report.add_argument("run_dir")
+    exercises = sub.add_parser("exercises", help="student copies of the course: every exercise's solution replaced by a stub with a hint")
+    exercises.add_argument("--out", default="exercises", help="folder for the copies (default exercises/)")
     return parser
 
 
@@ -863,6 +865,14 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "list":
             print(list_notebooks())
+            return 0
+        if args.command == "exercises":
+            from .exercises import write_student_copies
+            try:
+                written = write_student_copies(args.out, nbs_dir())
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            print(f"wrote {len(written)} student notebooks into {args.out}: solutions replaced by stubs with a hint")
             return 0
         if args.command == "report":
             md, page = write_report(args.run_dir)
