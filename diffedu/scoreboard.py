@@ -17,7 +17,7 @@ from .core import PRESETS, atomic_write_text, project_dir
 # %% auto #0
 __all__ = ['PAPERS', 'VERDICTS', 'CLAIM_ID', 'CLAIM_KEYS', 'JUDGES', 'ClaimsError', 'claims_path', 'load_claims', 'compared',
            'place_rows', 'worst', 'paper_reference', 'compare', 'judge_row', 'judge_claim', 'read_results',
-           'scoreboard_rows', 'committed_results', 'show_committed_results', 'scoreboard_markdown', 'write_scoreboard']
+           'scoreboard_rows', 'scoreboard_markdown', 'write_scoreboard', 'committed_results', 'show_committed_results']
 
 # %% ../nbs/lib/scoreboard.ipynb #373c887f
 PAPERS = {
@@ -308,43 +308,6 @@ def scoreboard_rows(results_dir: str | Path | None = None, claims: list[dict] | 
         board.append(entry)
     return board
 
-# %% ../nbs/lib/scoreboard.ipynb #0c1773f8
-def committed_results(notebook: str, preset: str = "medium", match: list[str] | None = None,
-                      figures: list[str] | None = None, results_dir: str | Path | None = None) -> tuple[str, list[Path]]:
-    """(markdown table, figure paths) of the committed run `results/<preset>/<notebook>/`: the rows whose name contains
-    one of `match` (every row with a paper value when None) and the figures `<name>.png` of `figures`.
-    `FileNotFoundError` naming the folder when nothing is committed there."""
-    folder = Path(results_dir or project_dir("results", "DIFFEDU_RESULTS")) / preset / notebook
-    metrics = folder / "metrics.json"
-    if not metrics.is_file():
-        raise FileNotFoundError(f"no committed {preset} run of {notebook}: {metrics} is missing")
-    rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
-    keep = [r for r in rows if (any(m in r["name"] for m in match) if match else compared(r))]
-    lines = ["| measured | ours | paper | check |", "|---|---|---|---|"]
-    for r in keep:
-        value = r["value"]
-        ours = f"{value:.4g}" if isinstance(value, float) else str(value)
-        check = "" if r.get("passed") is None else ("pass" if r["passed"] else "FAIL")
-        lines.append(f"| {_cell(r['name'])} | {_cell(ours + (' ' + r['units'] if r.get('units') else ''))} | "
-                     f"{_cell(r.get('paper') or '')} | {check} |")
-    paths = []
-    for name in figures or []:
-        path = folder / "figures" / f"{name}.png"
-        if not path.is_file():
-            raise FileNotFoundError(f"no figure {name!r} in the committed {preset} run of {notebook}: {path} is missing")
-        paths.append(path)
-    return "\n".join(lines), paths
-
-
-def show_committed_results(notebook: str, preset: str = "medium", match: list[str] | None = None,
-                           figures: list[str] | None = None, results_dir: str | Path | None = None) -> None:
-    "Display `committed_results`: the table (as markdown) and each figure (as an image)."
-    from IPython.display import Image, Markdown, display
-    table, paths = committed_results(notebook, preset, match, figures, results_dir)
-    display(Markdown(f"**Committed {preset} run of {notebook}** (`results/{preset}/{notebook}/`)\n\n" + table))
-    for path in paths:
-        display(Image(filename=str(path)))
-
 # %% ../nbs/lib/scoreboard.ipynb #ebe80500
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -385,3 +348,40 @@ def write_scoreboard(root: str | Path = ".") -> Path:
     path = root / "SCOREBOARD.md"
     atomic_write_text(path, scoreboard_markdown(board))
     return path
+
+# %% ../nbs/lib/scoreboard.ipynb #0c1773f8
+def committed_results(notebook: str, preset: str = "medium", match: list[str] | None = None,
+                      figures: list[str] | None = None, results_dir: str | Path | None = None) -> tuple[str, list[Path]]:
+    """(markdown table, figure paths) of the committed run `results/<preset>/<notebook>/`: the rows whose name contains
+    one of `match` (every row with a paper value when None) and the figures `<name>.png` of `figures`.
+    `FileNotFoundError` naming the folder when nothing is committed there."""
+    folder = Path(results_dir or project_dir("results", "DIFFEDU_RESULTS")) / preset / notebook
+    metrics = folder / "metrics.json"
+    if not metrics.is_file():
+        raise FileNotFoundError(f"no committed {preset} run of {notebook}: {metrics} is missing")
+    rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
+    keep = [r for r in rows if (any(m in r["name"] for m in match) if match else compared(r))]
+    lines = ["| measured | ours | paper | check |", "|---|---|---|---|"]
+    for r in keep:
+        value = r["value"]
+        ours = f"{value:.4g}" if isinstance(value, float) else str(value)
+        check = "" if r.get("passed") is None else ("pass" if r["passed"] else "FAIL")
+        lines.append(f"| {_cell(r['name'])} | {_cell(ours + (' ' + r['units'] if r.get('units') else ''))} | "
+                     f"{_cell(r.get('paper') or '')} | {check} |")
+    paths = []
+    for name in figures or []:
+        path = folder / "figures" / f"{name}.png"
+        if not path.is_file():
+            raise FileNotFoundError(f"no figure {name!r} in the committed {preset} run of {notebook}: {path} is missing")
+        paths.append(path)
+    return "\n".join(lines), paths
+
+
+def show_committed_results(notebook: str, preset: str = "medium", match: list[str] | None = None,
+                           figures: list[str] | None = None, results_dir: str | Path | None = None) -> None:
+    "Display `committed_results`: the table (as markdown) and each figure (as an image)."
+    from IPython.display import Image, Markdown, display
+    table, paths = committed_results(notebook, preset, match, figures, results_dir)
+    display(Markdown(f"**Committed {preset} run of {notebook}** (`results/{preset}/{notebook}/`)\n\n" + table))
+    for path in paths:
+        display(Image(filename=str(path)))
