@@ -41,7 +41,7 @@ _HINT = re.compile(r"^\s*#\s*Hint:\s*(?P<hint>.+?)\s*$", re.M | re.I)
 
 
 def solution_hint(source: str) -> str:
-    "The `# Hint: ...` line of a solution cell (without `# `), or a generic hint."
+    "The hint of a solution cell (its line starting `# Hint:`), or a generic hint."
     m = _HINT.search(source)
     return f"Hint: {m['hint']}" if m else "Hint: the exercise's text above says what to write."
 

@@ -17,7 +17,8 @@ from .core import PRESETS, atomic_write_text, project_dir
 # %% auto #0
 __all__ = ['PAPERS', 'VERDICTS', 'CLAIM_ID', 'CLAIM_KEYS', 'JUDGES', 'ClaimsError', 'claims_path', 'load_claims', 'compared',
            'place_rows', 'worst', 'paper_reference', 'compare', 'judge_row', 'judge_claim', 'read_results',
-           'scoreboard_rows', 'scoreboard_markdown', 'write_scoreboard', 'committed_results', 'show_committed_results']
+           'scoreboard_rows', 'scoreboard_markdown', 'write_scoreboard', 'paper_claims_markdown', 'committed_results',
+           'show_committed_results', 'lesson_seconds', 'reading_paths_markdown']
 
 # %% ../nbs/lib/scoreboard.ipynb #373c887f
 PAPERS = {
@@ -328,12 +329,13 @@ def scoreboard_markdown(board: list[dict]) -> str:
         mine = [b["verdict"] for b in board if b["paper"] == key]
         if mine:
             lines.append(f"| {key} | {len(mine)} | " + " | ".join(str(mine.count(v)) for v in VERDICTS) + " |")
-    lines += ["", "| id | where | claim | notebook | paper | " + " | ".join(PRESETS) + " | verdict |",
-              "|---|---|---|---|---|" + "---|" * len(PRESETS) + "---|"]
-    for b in board:
+    lines += ["", "| id | verdict | claim | lesson | where | paper | " + " | ".join(PRESETS) + " |",
+              "|---|---|---|---|---|---|" + "---|" * len(PRESETS)]
+    for b in board:  # the verdict second, so that it shows without scrolling sideways
         at = [f"{b['presets'][p]['ours']} ({b['presets'][p]['verdict']})" if p in b["presets"] else "–" for p in PRESETS]
-        lines.append("| " + " | ".join(_cell(x) for x in [b["id"], b["where"], b["claim"], b["notebook"], b["paper_says"], *at,
-                                                         b["verdict"]]) + " |")
+        lesson = f"[{b['notebook']}](nbs/{b['notebook']}.ipynb)"
+        lines.append("| " + " | ".join([_cell(b["id"]), f"**{_cell(b['verdict'])}**", _cell(b["claim"]), lesson,
+                                        *(_cell(x) for x in [b["where"], b["paper_says"], *at])]) + " |")
     if context:
         lines += ["", "## Rows with a note, not a result", "",
                   "Their `paper` field describes the setting or says the paper gives no number: placed, not judged.", ""]
@@ -348,6 +350,20 @@ def write_scoreboard(root: str | Path = ".") -> Path:
     path = root / "SCOREBOARD.md"
     atomic_write_text(path, scoreboard_markdown(board))
     return path
+
+
+def paper_claims_markdown(paper: str, board: list[dict] | None = None, lessons: str = "../") -> str:
+    "One paper's claims as a Markdown table: the claim, where in the paper, the lesson that tests it and its verdict."
+    board = scoreboard_rows() if board is None else board
+    lines = ["| claim | in the paper | lesson | verdict |", "|---|---|---|---|"]
+    for b in board:
+        if b["paper"] == paper:
+            verdict = b["verdict"] or "a setting, not a result"
+            lines.append(f"| {_cell(b['claim'])} | {_cell(b['where'])} | [{b['notebook']}]({lessons}{b['notebook']}.ipynb) "
+                         f"| {_cell(verdict)} |")
+    if len(lines) == 2:
+        raise ValueError(f"no claims of paper {paper!r}: choose from {', '.join(PAPERS)}")
+    return "\n".join(lines)
 
 # %% ../nbs/lib/scoreboard.ipynb #0c1773f8
 def committed_results(notebook: str, preset: str = "medium", match: list[str] | None = None,
@@ -385,3 +401,35 @@ def show_committed_results(notebook: str, preset: str = "medium", match: list[st
     display(Markdown(f"**Committed {preset} run of {notebook}** (`results/{preset}/{notebook}/`)\n\n" + table))
     for path in paths:
         display(Image(filename=str(path)))
+
+# %% ../nbs/lib/scoreboard.ipynb #d497126a
+def lesson_seconds(results_dir: str | Path | None = None) -> dict[tuple[str, str], float]:
+    "(preset, lesson) → seconds the lesson took in the committed runs under `results_dir`."
+    folder = Path(results_dir or project_dir("results", "DIFFEDU_RESULTS"))
+    seconds = {}
+    for run in sorted(folder.glob("*/run.json")) + sorted(folder.glob("*/*/run.json")):
+        preset = run.relative_to(folder).parts[0]
+        for name, entry in json.loads(run.read_text(encoding="utf-8")).get("notebooks", {}).items():
+            if entry.get("status") == "ok" and isinstance(entry.get("seconds"), (int, float)):
+                seconds[(preset, name)] = float(entry["seconds"])
+    return seconds
+
+
+def _duration(s: float | None) -> str:
+    return "–" if s is None else f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
+
+
+def reading_paths_markdown(paths_file: str | Path | None = None, results_dir: str | Path | None = None,
+                           lessons: str = "") -> str:
+    "The reading paths of `nbs/paths.yaml` as Markdown: one table per path, a row per lesson with its committed run times."
+    paths = yaml.safe_load(Path(paths_file or project_dir("nbs", "DIFFEDU_NBS") / "paths.yaml").read_text(encoding="utf-8"))
+    seconds = lesson_seconds(results_dir)
+    out = []
+    for key, path in paths.items():
+        out += [f"**{path['title']}**" + (f" — [the paper's page]({lessons}papers/{path['page']}.ipynb)" if path.get("page") else ""),
+                "", "| # | lesson | quick (CPU) | medium (CPU, 28×28) | full (one GPU, estimated) |", "|---|---|---|---|---|"]
+        for i, name in enumerate(path["lessons"], 1):
+            quick, medium = seconds.get(("quick", name)), seconds.get(("medium", name))
+            out.append(f"| {i} | [{name}]({lessons}{name}.ipynb) | {_duration(quick)} | {_duration(medium) if medium else 'no medium preset'} | ≤ 7 min |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -48,6 +48,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx_exercise",  # exercises with their solutions behind a toggle (the notebooks' `exercise`/`solution` tags)
+    "sphinx_togglebutton",  # collapsed `reference` material (admonitions with :class: dropdown)
 ]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
@@ -62,6 +64,7 @@ myst_heading_anchors = 3
 nb_execution_mode = "off"  # render the outputs stored in the notebooks
 nb_ipywidgets_js: dict = {}  # the default pulls require.js and the widget manager from CDNs
 nb_merge_streams = True
+nb_render_markdown_format = "myst"  # markdown outputs (result tables) render with tables, as in Jupyter
 nb_output_stderr = "show"  # stderr in committed outputs is meaningful here (CLI errors)
 nb_mime_priority_overrides = [
     # never render widget views (their state is not committed); use the fallbacks
@@ -86,7 +89,7 @@ mathjax3_config = {
 html_theme = "sphinx_book_theme"
 html_title = project
 html_static_path = ["_static"]
-html_css_files: list[str] = []
+html_css_files: list[str] = ["diffedu.css"]  # code wraps, a wider column for figures
 html_js_files: list[str] = []  # plotly.min.js is added only to pages that hold a plotly figure
 html_last_updated_fmt = None  # no build date: rebuilds of the same sources are identical
 html_theme_options = {

@@ -139,12 +139,76 @@ def _frontmatter_to_markdown(cell) -> str | None:
     return md
 
 
+
+_EXERCISE_TITLE = re.compile(r"^\s*#{2,4}\s*Exercise:\s*(?P<title>.+?)\s*$", re.M)
+_HEADING = re.compile(r"^\s*#{2,4}\s*(?P<title>.+?)\s*$", re.M)
+_TEST_CALLS = {"check", "test_eq", "test_close", "test_fail", "test_ne", "test_is", "test_stdout", "test_warns"}
+
+
+def _fence(body: str) -> str:
+    "A backtick fence longer than any run of backticks inside `body` (so a directive can hold code blocks)."
+    longest = max((len(m) for m in re.findall(r"`{3,}", body)), default=2)
+    return "`" * max(3, longest + 1)
+
+
+def _directive(name: str, argument: str, options: dict[str, str], body: str) -> str:
+    fence = _fence(body)
+    opts = "".join(f":{k}: {v}\n" for k, v in options.items())
+    return f"{fence}{{{name}}} {argument}\n{opts}\n{body.strip()}\n{fence}"
+
+
+def exercise_markdown(source: str, label: str) -> str | None:
+    "An `exercise` cell (`### Exercise: title` + text) as a sphinx-exercise directive, or None when it has no title."
+    m = _EXERCISE_TITLE.search(source)
+    if not m:
+        return None
+    body = (source[:m.start()] + source[m.end():]).strip()
+    return _directive("exercise", m["title"].rstrip("."), {"label": label}, body or "Write the function below.")
+
+
+def reference_markdown(source: str) -> str:
+    "A `reference` cell as an admonition collapsed behind a toggle, titled by its first heading."
+    m = _HEADING.search(source)
+    title = m["title"] if m else "Reference"
+    body = (source[:m.start()] + source[m.end():]).strip() if m else source
+    return _directive("admonition", title, {"class": "dropdown"}, body)
+
+
+def plumbing_kind(source: str) -> str | None:
+    """'imports' for a cell of imports only, 'test' for one made only of asserts, `check(...)`/`test_*` calls and
+    `with pytest.raises` blocks, else None: the docs collapse such cells (the learner reads their output, if any)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    if not tree.body:
+        return None
+    if all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body):
+        return "imports"
+
+    def is_test(n) -> bool:
+        if isinstance(n, ast.Assert):
+            return True
+        if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call):
+            f = n.value.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            return name in _TEST_CALLS
+        if isinstance(n, ast.With):
+            return any("raises" in ast.unparse(i.context_expr) for i in n.items)
+        return False
+
+    return "test" if all(is_test(n) for n in tree.body) else None
+
+
 def preprocess_notebook(nb, name: str, warn=print) -> tuple[object, bool]:
     """Prepare a notebook for myst-nb. Returns (notebook, has_plotly)."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)  # widget state: myst-nb would load the widget manager from a CDN
     has_plotly = False
     cells = []
+    n_exercises, pending_label = 0, None
     for ci, cell in enumerate(nb.cells):
         if cell.cell_type == "raw":
             md = _frontmatter_to_markdown(cell)
@@ -152,8 +216,17 @@ def preprocess_notebook(nb, name: str, warn=print) -> tuple[object, bool]:
                 cells.append(nbformat.v4.new_markdown_cell(md))
             continue
         if cell.cell_type == "markdown":
-            if "hide" in _cell_tags(cell):
+            tags = _cell_tags(cell)
+            if "hide" in tags:
                 continue
+            if "exercise" in tags:
+                n_exercises += 1
+                label = re.sub(r"[^a-z0-9]+", "-", f"ex-{Path(name).stem}-{n_exercises}".lower())
+                text = exercise_markdown(cell.source, label)
+                if text is not None:
+                    cell.source, pending_label = text, label
+            elif "reference" in tags:
+                cell.source = reference_markdown(cell.source)
             cells.append(cell)
             continue
         # code cell
@@ -162,6 +235,15 @@ def preprocess_notebook(nb, name: str, warn=print) -> tuple[object, bool]:
             continue
         cell.source = body
         tags = list(cell.metadata.get("tags", []) or [])
+        kind = plumbing_kind(body)
+        if kind == "imports" and "remove-input" not in tags:
+            tags.append("remove-input")
+        elif ("parameters" in tags or kind == "test") and not {"hide-input", "remove-input"} & set(tags):
+            tags.append("hide-input")
+        solution = "solution" in tags and pending_label is not None
+        if solution:
+            cells.append(nbformat.v4.new_markdown_cell(_directive("solution-start", pending_label, {"class": "dropdown"}, "")
+                                                       .replace("\n\n\n", "\n")))
         if _is_false(directives.get("echo")) and "remove-input" not in tags:
             tags.append("remove-input")
         if _is_false(directives.get("output")):
@@ -195,6 +277,9 @@ def preprocess_notebook(nb, name: str, warn=print) -> tuple[object, bool]:
         if not cell.source.strip() and not cell.get("outputs"):
             continue
         cells.append(cell)
+        if solution:
+            cells.append(nbformat.v4.new_markdown_cell("```{solution-end}\n```"))
+            pending_label = None
     nb.cells = cells
     first_md = next((c for c in cells if c.cell_type == "markdown"), None)
     if first_md is None or not first_md.source.lstrip().startswith("# "):
@@ -269,6 +354,18 @@ def api_page(module: str, data: list[tuple[str, bool]] = ()) -> str:
     return "\n".join(lines)
 
 
+def reading_paths(nbs: Path) -> list[tuple[str, list[str]]]:
+    "(caption, lessons) of each reading path in nbs/paths.yaml, in order (none when the file is absent)."
+    import yaml
+
+    path = nbs / "paths.yaml"
+    if not path.exists():
+        return []
+    paths = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [(f"Course: {p['title']}" if key == "foundations" else f"Course: the {p['title']} path", list(p["lessons"]))
+            for key, p in paths.items()]
+
+
 def _toctree(caption: str, entries: list[str]) -> str:
     body = "\n".join(entries)
     return f"```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n\n{body}\n```"
@@ -314,17 +411,23 @@ def stage(root: Path, src: Path, warn=print) -> dict:
     index = root / "index.ipynb"
     if not index.exists():
         raise BuildError(f"{index} is missing: it is the home page of the site")
-    course = sorted(p for p in (root / "nbs").glob("[0-9]*.ipynb") if not p.name.startswith("_"))
+    nbs = root / "nbs"
+    course = sorted(p for p in nbs.glob("[0-9]*.ipynb") if not p.name.startswith("_"))
+    pages = [p for p in [nbs / "start_here.ipynb"] if p.exists()]
+    papers = sorted(p for p in (nbs / "papers").glob("*.ipynb") if not p.name.startswith("_"))
+    library = sorted(p for p in (nbs / "lib").glob("*.ipynb") if not p.name.startswith("_"))
     modules = discover_modules(root)
 
     any_plotly = False
-    course_docs = []
-    (src / COURSE_DIR).mkdir()
-    for nbp in course:
-        nb, has_plotly = preprocess_notebook(nbformat.read(nbp, as_version=4), nbp.name, warn)
+    staged = {}
+    for nbp in [*pages, *course, *papers, *library]:
+        rel = nbp.relative_to(root)
+        (src / rel.parent).mkdir(parents=True, exist_ok=True)
+        nb, has_plotly = preprocess_notebook(nbformat.read(nbp, as_version=4), str(rel.relative_to("nbs")), warn)
         any_plotly |= has_plotly
-        nbformat.write(nb, src / COURSE_DIR / nbp.name)
-        course_docs.append(f"{COURSE_DIR}/{nbp.stem}")
+        nbformat.write(nb, src / rel)
+        staged[nbp] = rel.with_suffix("").as_posix()
+    course_docs = [staged[p] for p in course]
 
     api_docs = []
     if modules:
@@ -338,24 +441,33 @@ def stage(root: Path, src: Path, warn=print) -> dict:
 
     result_docs = []
     if (root / "SCOREBOARD.md").exists():  # generated by `make scoreboard` (diffedu.scoreboard)
-        shutil.copy2(root / "SCOREBOARD.md", src / "scoreboard.md")
-        result_docs.append("scoreboard")
+        shutil.copy2(root / "SCOREBOARD.md", src / "SCOREBOARD.md")
+        result_docs.append("SCOREBOARD")
+
+    # the navigation: Start here -> the course by reading path -> papers -> scoreboard -> library reference
+    trees = []
+    if pages:
+        trees.append(_toctree("Start here", [staged[p] for p in pages]))
+    listed = set()
+    for caption, lessons in reading_paths(nbs):
+        entries = [f"{COURSE_DIR}/{name}" for name in lessons if f"{COURSE_DIR}/{name}" in course_docs and name not in listed]
+        listed.update(lessons)
+        if entries:
+            trees.append(_toctree(caption, entries))
+    rest = [d for d in course_docs if d.split("/")[-1] not in listed]
+    if rest:
+        trees.append(_toctree("More lessons", rest))
+    if papers:
+        trees.append(_toctree("Papers", [staged[p] for p in papers]))
+    if result_docs:
+        trees.append(_toctree("Results", result_docs))
+    if library or api_docs:
+        trees.append(_toctree("Library reference", [staged[p] for p in library] + api_docs))
 
     nb, has_plotly = preprocess_notebook(nbformat.read(index, as_version=4), index.name, warn)
     any_plotly |= has_plotly
-    listed = toctree_entries("\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
-    missing_course = [d for d in course_docs if d not in listed]
-    missing_api = [d for d in api_docs if d not in listed]
-    missing_results = [d for d in result_docs if d not in listed]
-    trees = []
-    if missing_course:
-        trees.append(_toctree("Course", missing_course))
-    if missing_results:
-        trees.append(_toctree("Results", missing_results))
-    if missing_api:
-        trees.append(_toctree("API reference", missing_api))
-    if trees:
-        nb.cells.append(nbformat.v4.new_markdown_cell("\n\n".join(trees)))
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and toctree_entries(c.source))]
+    nb.cells.append(nbformat.v4.new_markdown_cell("\n\n".join(trees)))
     nbformat.write(nb, src / "index.ipynb")
 
     if any_plotly:
@@ -364,7 +476,8 @@ def stage(root: Path, src: Path, warn=print) -> dict:
         if not js.exists():
             raise BuildError(f"plotly.js not found at {js}")
         shutil.copy2(js, src / "_static" / "plotly.min.js")
-    return {"course": course_docs, "api": api_docs, "results": result_docs, "plotly": any_plotly}
+    return {"course": course_docs, "papers": [staged[p] for p in papers], "library": [staged[p] for p in library],
+            "api": api_docs, "results": result_docs, "plotly": any_plotly}
 
 
 def run_sphinx(root: Path, src: Path, out: Path, doctrees: Path, strict: bool = False) -> None:
@@ -488,7 +601,8 @@ def main(argv=None) -> int:
         out = (args.out if args.out is not None else root / "_build" / "site").resolve()
         src = (args.stage if args.stage is not None else root / "_build" / "docs_src").resolve()
         summary = stage(root, src)
-        print(f"staged {src}: index, {len(summary['course'])} course notebooks, "
+        print(f"staged {src}: index, {len(summary['course'])} lessons, {len(summary['papers'])} paper pages, "
+              f"{len(summary['library'])} library notebooks, "
               f"{len(summary['api'])} API pages{', plotly.js' if summary['plotly'] else ''}")
         run_sphinx(root, src, out, src.parent / (src.name + "_doctrees"), strict=args.strict)
         print(f"site: {out / 'index.html'} ({time.perf_counter() - t0:.1f} s)")
