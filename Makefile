@@ -68,8 +68,10 @@ pytest:
 clean-nbs:  ## tidy notebooks before committing (nbs/index.ipynb links to the root index.ipynb)
 	$(BIN)/nbdev_clean
 
-outputs: setup  ## re-execute the notebooks in place so the docs show fresh outputs, then clean them
-	DIFFEDU_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace index.ipynb nbs/[0-9]*.ipynb
+NB ?= index.ipynb nbs/[0-9]*.ipynb nbs/start_here.ipynb nbs/papers/*.ipynb nbs/lib/*.ipynb
+outputs: setup  ## re-execute notebooks in place (NB=..., default all) so the docs show current outputs, record their digests (nbs/outputs.lock.json), clean them
+	DIFFEDU_PROGRESS=0 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $(NB)
+	$(BIN)/python tools/outputs_digest.py --write $(NB)
 	$(BIN)/nbdev_clean
 
 lab: setup  ## JupyterLab on the course with the venv's kernel, plotly and widgets (as root too: Jupyter then needs --allow-root; ARGS=... adds options)

@@ -177,9 +177,10 @@ def _fmt(x) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
-def check(name: str, value, *, at_most=None, at_least=None, paper=None, units: str = "", note: str = "") -> bool:
+def check(name: str, value, *, at_most=None, at_least=None, paper=None, units: str = "", note: str = "") -> None:
     """Record `value` with the condition `at_least <= value <= at_most`; raise `AssertionError` if it fails (unless
-    `$DIFFEDU_CHECKS` is `record`: then return False)."""
+    `$DIFFEDU_CHECKS` is `record`: then the failure is only recorded). Returns nothing, so a cell that ends with a
+    check shows no stray output."""
     mode = os.environ.get(CHECKS_ENV, "raise")
     if mode not in ("raise", "record"):
         raise ValueError(f"{CHECKS_ENV}={mode!r}: use raise or record")
@@ -194,7 +195,6 @@ def check(name: str, value, *, at_most=None, at_least=None, paper=None, units: s
     _save_rows()
     if not passed and mode == "raise":
         raise AssertionError(f"check failed: {name} = {_fmt(v)}{' ' + units if units else ''}, expected {condition}")
-    return passed
 
 
 def recorded() -> list[dict]:

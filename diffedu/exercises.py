@@ -22,19 +22,17 @@ class ExerciseFailed(AssertionError):
     "An exercise's answer is not right yet; the message is the one sentence the learner reads."
 
 
-def check_exercise(title: str, test: Callable[[], object]) -> str:
-    """Run `test()` and say in one sentence whether the exercise `title` is answered: prints and returns
-    `✓ title: right.`, or raises `ExerciseFailed` (`✗ title: not written yet — hint` for a stub that raises
-    `NotImplementedError`, `✗ title: not right yet — why` for a failed assertion)."""
+def check_exercise(title: str, test: Callable[[], object]) -> None:
+    """Run `test()` and say in one sentence whether the exercise `title` is answered: prints `✓ title: right.`, or
+    raises `ExerciseFailed` (`✗ title: not written yet — hint` for a stub that raises `NotImplementedError`,
+    `✗ title: not right yet — why` for a failed assertion)."""
     try:
         test()
     except NotImplementedError as e:
         raise ExerciseFailed(f"✗ {title}: not written yet — {e or 'replace the NotImplementedError with your code'}") from None
     except AssertionError as e:
         raise ExerciseFailed(f"✗ {title}: not right yet — {e or 'its check failed'}") from None
-    sentence = f"✓ {title}: right."
-    print(sentence)
-    return sentence
+    print(f"✓ {title}: right.")
 
 # %% ../nbs/lib/exercises.ipynb #c72439ce
 _HINT = re.compile(r"^\s*#\s*Hint:\s*(?P<hint>.+?)\s*$", re.M | re.I)
