@@ -102,6 +102,9 @@ html_theme_options = {
     "use_edit_page_button": False,
     "navigation_with_keys": False,
     "launch_buttons": {},  # binder/colab/thebe buttons point at remote services
+    # no right-hand sidebar: the reading column gets its width, so wide figures are shown near their own size
+    # (the page's sections stay one click away in the header's table-of-contents button)
+    "secondary_sidebar_items": [],
 }
 html_show_sourcelink = False
 html_context = {"default_mode": "auto"}  # empty by default: pydata-sphinx-theme then logs a console error

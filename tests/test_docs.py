@@ -539,14 +539,23 @@ def test_no_raw_tables_or_development_words_in_any_page(site):
     assert not words, "pages with words of the course's development:\n  " + "\n  ".join(words)
 
 
+IMAGE_SCALES = """(() => Array.from(document.querySelectorAll('.cell_output img'))
+  .filter(i => i.naturalWidth > 0).map(i => [i.getAttribute('src'), i.getBoundingClientRect().width / i.naturalWidth]))()"""
+MIN_IMAGE_SCALE = 0.6  # a figure shown at less than this share of its own width has titles and ticks too small to read
+
+
 def test_every_page_loads_without_javascript_errors(site, server, browser):
-    "Each page a reader can reach loads in Chromium with no JavaScript error, no remote request and its maths typeset."
+    """Each page a reader can reach loads in Chromium (1280 px wide) with no JavaScript error, no remote request, its
+    maths typeset, and every output figure shown at no less than 60 % of its own width."""
     failures = []
     for page in _reader_pages(site):
         url = f"{server}/{page.relative_to(site).as_posix()}"
-        facts = _open_page(browser, url)
+        facts = _open_page(browser, url, extra=IMAGE_SCALES)
         if facts["problems"]:
             failures.append(f"{url}: {facts['problems'][:3]}")
         elif facts["mathjax"] not in ("typeset", "no-mathjax") or facts["merror"]:
             failures.append(f"{url}: MathJax {facts['mathjax']} {facts['merror']}")
+        small = [f"{src.rsplit('/', 1)[-1]} at {scale:.0%}" for src, scale in facts["extra"] or [] if scale < MIN_IMAGE_SCALE]
+        if small:
+            failures.append(f"{url}: figures too small to read: {small}")
     assert not failures, "\n".join(failures)

@@ -95,7 +95,9 @@ def _hidden(cell, directives: dict[str, str]) -> bool:
 # ----------------------------------------------------------------------------------------------
 def plotly_html(fig: dict, div_id: str) -> str:
     "HTML for a plotly figure JSON: a div and a script calling the (local) Plotly.newPlot, frames (a slider's) included."
-    layout = fig.get("layout") or {}
+    layout = dict(fig.get("layout") or {})
+    layout.pop("width", None)  # a figure fits the reading column (a fixed width would run under the sidebar)
+    layout["autosize"] = True
     height = layout.get("height") or 450
     payload = json.dumps({"data": fig.get("data") or [], "layout": layout, "frames": fig.get("frames") or [],
                           "config": fig.get("config") or {}}, separators=(",", ":"))
@@ -111,7 +113,8 @@ def plotly_html(fig: dict, div_id: str) -> str:
         "    var config = Object.assign({displaylogo: false}, fig.config, {responsive: true});\n"
         "    window.Plotly.newPlot(div, {data: fig.data, layout: fig.layout, frames: fig.frames, config: config});\n"
         "  }\n"
-        '  if (window.Plotly) { draw(); } else { window.addEventListener("load", draw); }\n'
+        "  // draw once the page's layout is final (the theme places its sidebars by script): the figure fits its column\n"
+        '  if (document.readyState === "complete") { draw(); } else { window.addEventListener("load", draw); }\n'
         "})();\n"
         "</script>\n"
     )
