@@ -5,6 +5,7 @@ The rendered pages are scanned for the same words by tests/test_docs.py.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -18,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
 LESSONS = sorted(p for p in NBS.glob("[0-9]*_*.ipynb"))
 PAGES = [ROOT / "index.ipynb", NBS / "start_here.ipynb", *sorted((NBS / "papers").glob("*.ipynb"))]
+
+
+@functools.lru_cache(maxsize=None)
+def _read(path: Path):
+    "A notebook, read (and validated) once per test process: they are up to 1.5 MB."
+    return nbformat.read(path, as_version=4)
+
+
 PATHS = yaml.safe_load((NBS / "paths.yaml").read_text(encoding="utf-8"))
 
 # Words of how the course was developed, never of the course itself: a learner reads none of them.
@@ -55,7 +64,7 @@ def test_the_wording_check_can_fail():
 
 @pytest.mark.parametrize("path", LESSONS + PAGES, ids=lambda p: p.stem)
 def test_lessons_speak_of_the_course_alone(path):
-    nb = nbformat.read(path, as_version=4)
+    nb = _read(path)
     found = [(where, words) for where, text in _texts(nb) if (words := development_words(text))]
     assert not found, f"{path.name}: words of the course's development: {found[:8]}"
 
@@ -90,7 +99,7 @@ def next_steps(lesson: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_lesson_opens_with_its_problem_and_ends_with_what_you_can_do(path):
-    nb = nbformat.read(path, as_version=4)
+    nb = _read(path)
     md = [c.source for c in nb.cells if c.cell_type == "markdown"]
     first = md[0]
     assert first.lstrip().startswith("# "), f"{path.name}: the first markdown cell is not the lesson's title"
@@ -137,7 +146,7 @@ def test_the_outputs_check_can_fail(tmp_path):
 @pytest.mark.parametrize("path", LESSONS + PAGES, ids=lambda p: p.stem)
 def test_no_failed_or_stray_outputs(path):
     "No stored error, and no bare True/False or list repr left by a check."
-    nb = nbformat.read(path, as_version=4)
+    nb = _read(path)
     errors = [i for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name}: stored errors in cells {errors}"
     stray = [i for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.get("output_type") == "execute_result"

@@ -435,6 +435,16 @@ def _course_pages() -> set[str]:
     return {nb.stem + ".html" for nb in _course_notebooks()}
 
 
+IMAGE_SCALES = """(() => Array.from(document.querySelectorAll('.cell_output img'))
+  .filter(i => i.naturalWidth > 0).map(i => [i.getAttribute('src'), i.getBoundingClientRect().width / i.naturalWidth]))()"""
+MIN_IMAGE_SCALE = 0.6  # a figure shown at less than this share of its own width has titles and ticks too small to read
+
+
+def _small_images(scales) -> list[str]:
+    "The output figures of a page shown at less than MIN_IMAGE_SCALE of their own width."
+    return [f"{src.rsplit('/', 1)[-1]} at {scale:.0%}" for src, scale in scales or [] if scale < MIN_IMAGE_SCALE]
+
+
 def _drag_first_slider(page, url):
     "Load `url`, drag its first plotly slider to the end away from the active step; (before, after) states and the errors seen."
     errors = []
@@ -444,6 +454,8 @@ def _drag_first_slider(page, url):
     page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}")
             if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)  # the browser asks for one
     page.goto(url, timeout=PAGE_TIMEOUT * 1000)
+    page.wait_for_load_state("load", timeout=PAGE_TIMEOUT * 1000)
+    errors += [f"figures too small to read: {small}"] if (small := _small_images(page.evaluate(IMAGE_SCALES))) else []
     figure = page.locator(".diffedu-plotly").filter(has=page.locator(".slider-container")).first
     figure.scroll_into_view_if_needed(timeout=PAGE_TIMEOUT * 1000)
     handle = figure.element_handle()
@@ -462,9 +474,9 @@ def _drag_first_slider(page, url):
 
 
 def test_docs_sliders_move_their_figures(site, server):
-    """On every page with a plotly slider, and every course page from 02 on has one, a reader drags the first slider (no
-    kernel): the figure shows another precomputed frame, the slider's value changes and the page reports no JavaScript
-    error. Playwright drives Debian's Chromium."""
+    """On every page with a plotly slider, and every lesson has one, a reader drags the first slider (no
+    kernel): the figure shows another precomputed frame, the slider's value changes, the page reports no JavaScript
+    error and its figures are shown at a readable scale. Playwright drives Debian's Chromium."""
     pages = _slider_pages(site)
     missing = _course_pages() - set(pages)
     assert not missing, f"course pages without a plotly slider (slider_figure's stored output): {sorted(missing)}"
@@ -539,23 +551,19 @@ def test_no_raw_tables_or_development_words_in_any_page(site):
     assert not words, "pages with words of the course's development:\n  " + "\n  ".join(words)
 
 
-IMAGE_SCALES = """(() => Array.from(document.querySelectorAll('.cell_output img'))
-  .filter(i => i.naturalWidth > 0).map(i => [i.getAttribute('src'), i.getBoundingClientRect().width / i.naturalWidth]))()"""
-MIN_IMAGE_SCALE = 0.6  # a figure shown at less than this share of its own width has titles and ticks too small to read
-
-
 def test_every_page_loads_without_javascript_errors(site, server, browser):
     """Each page a reader can reach loads in Chromium (1280 px wide) with no JavaScript error, no remote request, its
-    maths typeset, and every output figure shown at no less than 60 % of its own width."""
+    maths typeset, and every output figure shown at no less than 60 % of its own width. The pages with a slider are
+    opened, for the same checks, by test_docs_sliders_move_their_figures."""
     failures = []
-    for page in _reader_pages(site):
+    with_sliders = {f"nbs/{name}" for name in _slider_pages(site)}
+    for page in [p for p in _reader_pages(site) if p.relative_to(site).as_posix() not in with_sliders]:
         url = f"{server}/{page.relative_to(site).as_posix()}"
         facts = _open_page(browser, url, extra=IMAGE_SCALES)
         if facts["problems"]:
             failures.append(f"{url}: {facts['problems'][:3]}")
         elif facts["mathjax"] not in ("typeset", "no-mathjax") or facts["merror"]:
             failures.append(f"{url}: MathJax {facts['mathjax']} {facts['merror']}")
-        small = [f"{src.rsplit('/', 1)[-1]} at {scale:.0%}" for src, scale in facts["extra"] or [] if scale < MIN_IMAGE_SCALE]
-        if small:
+        if small := _small_images(facts["extra"]):
             failures.append(f"{url}: figures too small to read: {small}")
     assert not failures, "\n".join(failures)

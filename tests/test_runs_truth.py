@@ -216,7 +216,7 @@ def test_report_on_damaged_json_is_one_line(tmp_path, diffedu_env):
 def test_list_shows_allowed_values_and_every_number_states_them():
     from diffedu.runs import course_notebooks, notebook_parameters, plan_run
     res = subprocess.run([str(BIN / "diffedu"), "list"], capture_output=True, text=True, timeout=120)
-    assert "    n_toy: int = 2000  # points per toy 2-D dataset [1, 1000000]" in res.stdout
+    assert "    n_points: int = 1500  # toy points shown diffusing [1, 1000000]" in res.stdout
     nbs = course_notebooks(ROOT / "nbs")
     missing = {name: [k for k, p in notebook_parameters(path).items() if p["type"] in ("int", "float", "str", "list")
                       and p["constraint"] is None] for name, path in nbs.items()}
